@@ -1,0 +1,1 @@
+"""The Beam data pipeline: `python -m pipeline --input ... --output OUT [Beam options]`."""
