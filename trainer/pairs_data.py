@@ -1,0 +1,91 @@
+"""Reading the pipeline's `pairs` table (design.md section 3) for stage 2, evaluation and embedding.
+
+Contract
+- `read_pairs(path, split, columns)`: a folder of Parquet shards (OUT/pairs, or OUT with a pairs/
+  subfolder), or one .parquet file; rows of `split` only (None = all); only `columns` (+ split) are
+  decoded. Raises UserError naming a missing column, an empty folder, or an empty split.
+- `PairStream`: the training order. The rows (two string columns, kept in memory) are permuted per epoch
+  by a seeded generator; global batch b of epoch e is rows perm_e[b*G:(b+1)*G] with G = batch * world, and
+  rank r takes its slice [r*batch:(r+1)*batch], so ranks never overlap. The position is the global
+  step, so resuming at step s reproduces exactly the batches an uninterrupted run would have seen.
+  Rows with an empty text or code are dropped and counted (`dropped`).
+"""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from trainer.errors import UserError
+
+
+def shard_files(path: str | os.PathLike, table: str = "pairs") -> list[str]:
+    p = Path(path)
+    if p.is_file():
+        return [str(p)]
+    if (p / table).is_dir():
+        p = p / table
+    files = sorted(glob.glob(str(p / "*.parquet")))
+    if not files:
+        raise UserError(f"no Parquet shards in {p}; pass the pipeline's OUT/{table} folder")
+    return files
+
+
+def read_table(path: str | os.PathLike, split: str | None, columns: Sequence[str], table: str = "pairs") -> pa.Table:
+    files = shard_files(path, table)
+    dataset = ds.dataset(files, format="parquet")
+    names = set(dataset.schema.names)
+    wanted = list(dict.fromkeys(list(columns) + (["split"] if split else [])))
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise UserError(f"{path} has no column(s) {', '.join(missing)}; these shards are not a schema-v1 {table} table (re-run the pipeline)")
+    flt = (ds.field("split") == split) if split else None
+    result = dataset.to_table(columns=list(dict.fromkeys(columns)), filter=flt)
+    if result.num_rows == 0:
+        raise UserError(f"split {split!r} of {path} is empty; choose another --split or check the pipeline's split fractions")
+    return result
+
+
+def read_pairs(path, split: str | None, columns: Sequence[str]) -> pa.Table:
+    return read_table(path, split, columns, "pairs")
+
+
+@dataclass
+class PairStream:
+    texts: list[str]
+    codes: list[str]
+    batch_size: int
+    rank: int = 0
+    world_size: int = 1
+    seed: int = 0
+    dropped: int = 0
+    meta: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_pairs(cls, path, split: str | None, text_column: str, code_column: str, batch_size: int, *, rank=0, world_size=1, seed=0):
+        t = read_pairs(path, split, [text_column, code_column])
+        texts, codes = t.column(text_column).to_pylist(), t.column(code_column).to_pylist()
+        keep = [i for i, (a, b) in enumerate(zip(texts, codes)) if a and a.strip() and b and b.strip()]
+        if len(keep) < batch_size * world_size:
+            raise UserError(
+                f"split {split!r} has {len(keep)} usable ({text_column}, {code_column}) pairs, fewer than one global batch "
+                f"({batch_size} x {world_size} ranks); lower --batch-size or use more data")
+        return cls([texts[i] for i in keep], [codes[i] for i in keep], batch_size, rank, world_size, seed, len(texts) - len(keep))
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.texts) // (self.batch_size * self.world_size)
+
+    def batch(self, step: int) -> tuple[list[str], list[str]]:
+        """This rank's (texts, codes) for global step `step` (0-based)."""
+        epoch, b = divmod(step, self.steps_per_epoch)
+        perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.texts))
+        g = self.batch_size * self.world_size
+        rows = perm[b * g + self.rank * self.batch_size: b * g + (self.rank + 1) * self.batch_size]
+        return [self.texts[i] for i in rows], [self.codes[i] for i in rows]
