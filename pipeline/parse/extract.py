@@ -1,0 +1,468 @@
+"""Pure tree-sitter extraction: one parse per file -> functions (with docs, code, hard code) and
+identifier spans for deobfuscation. No Beam here; the DoFn in transform.py calls `Extractor`.
+
+The extractor is generic: every language difference lives in the language's spec folder
+(pipeline/languages/specs/<key>/: spec.toml [functions], [doc], [parse] tables and the .scm
+queries). See docs/adding-a-language.md for the capture names and settings.
+
+Contract of `Extractor(lang).extract(content) -> FileExtraction`:
+- `error` is None or a reason (`parse_timeout`, `syntax_error_ratio>R`, `max_depth_exceeded`);
+  with an error, `functions` and `identifiers` are empty.
+- `identifiers`: sorted, non-overlapping {start, end, kind} with str (code point) offsets into
+  `content`; kind in class/function/variable; never inside comments, string literals or
+  ERROR regions of the tree. A name is marked iff the file defines it (class, function,
+  parameter, variable, attribute assignment): every occurrence of such a name gets the kind of
+  its definition (class > function > variable when a name has several roles). Names the file
+  only uses (builtins like `print`, library calls) are not marked, as in the paper's example.
+- `functions`: every function/method with a body, nested ones included, whose definition
+  subtree has no syntax error. Line numbers are 1-based inclusive and include the doc comment
+  above (and decorators/attributes). `code` is the function without its documentation;
+  `code_hard` the body without the signature and with every return statement removed;
+  `body_lines` the non-empty lines of the body (documentation excluded, returns kept).
+"""
+from __future__ import annotations
+
+import ast
+import bisect
+import dataclasses
+import inspect
+import re
+import warnings
+from typing import Any
+
+import tree_sitter
+
+from pipeline.languages import registry
+from pipeline.parse.ts_utils import (
+    OffsetMap,
+    ParseTimeout,
+    RangeSet,
+    count_nonempty_lines,
+    dedent_block,
+    encode,
+    pad_prefix,
+    parse_bounded,
+    remove_spans,
+)
+
+KINDS = ("class", "function", "variable")
+_KIND_RANK = {"class": 0, "function": 1, "variable": 2}
+DEFAULT_MAX_PARSE_MS = 2000.0
+DEFAULT_MAX_DEPTH = 64
+DEFAULT_MAX_ERROR_RATIO = 0.5
+
+
+@dataclasses.dataclass
+class Function:
+    name: str
+    start_line: int
+    end_line: int
+    docstring: str | None
+    code: str
+    code_hard: str
+    body_lines: int
+
+
+@dataclasses.dataclass
+class FileExtraction:
+    functions: list[Function]
+    identifiers: list[dict]
+    error: str | None = None
+    syntax_errors: int = 0        # ERROR/MISSING regions in the tree (the file may still be usable)
+    skipped_functions: int = 0    # functions dropped because their own subtree has a syntax error
+
+
+def _decode_none(text: str) -> str | None:
+    return text
+
+
+def _decode_python_literal(text: str) -> str | None:
+    """Evaluate a string literal without executing anything (ast.literal_eval only builds
+    constants); non-str results (bytes, f-strings) mean "not a docstring", as for `ast`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+# String decoders a spec may name in [doc] decoder (the only code-level hook, chosen by data).
+DECODERS = {"none": _decode_none, "python_literal": _decode_python_literal}
+
+
+@dataclasses.dataclass(frozen=True)
+class DocStyle:
+    """[doc] table of a spec. style = "comment_above" | "body_string"."""
+
+    style: str
+    comment_types: frozenset
+    block_markers: tuple          # ((open, close), ...) block doc comments, e.g. ("/**", "*/")
+    line_prefixes: tuple          # line doc comment prefixes, longest first, e.g. ("///",)
+    reject_prefixes: tuple        # comments starting with these are never docs (e.g. "//!", "#!")
+    blank_line_breaks: bool       # a blank line between the doc and the function detaches it
+    skip_types: frozenset         # siblings between doc and function that belong to the function
+    statement_types: frozenset    # body_string: the wrapping statement of the docstring
+    string_types: frozenset       # body_string: the string literal node types
+    decoder: str
+
+    @classmethod
+    def from_settings(cls, d: dict[str, Any]) -> "DocStyle":
+        style = d.get("style", "comment_above")
+        if style not in ("comment_above", "body_string"):
+            raise ValueError(f"[doc] style must be comment_above or body_string, not {style!r}")
+        decoder = d.get("decoder", "none")
+        if decoder not in DECODERS:
+            raise ValueError(f"[doc] decoder must be one of {sorted(DECODERS)}, not {decoder!r}")
+        return cls(
+            style=style,
+            comment_types=frozenset(d.get("comment_types", ["comment"])),
+            block_markers=tuple(tuple(m) for m in d.get("block_markers", [])),
+            line_prefixes=tuple(sorted(d.get("line_prefixes", []), key=len, reverse=True)),
+            reject_prefixes=tuple(d.get("reject_prefixes", [])),
+            blank_line_breaks=bool(d.get("blank_line_breaks", True)),
+            skip_types=frozenset(d.get("skip_types", [])),
+            statement_types=frozenset(d.get("statement_types", [])),
+            string_types=frozenset(d.get("string_types", [])),
+            decoder=decoder,
+        )
+
+
+_STAR_LINE = re.compile(r"^[ \t]*\*(?!/) ?")
+
+
+class Extractor:
+    """Per-language extractor: builds the parser and compiles the queries once."""
+
+    def __init__(self, lang_key: str, max_parse_ms: float | None = DEFAULT_MAX_PARSE_MS,
+                 max_depth: int = DEFAULT_MAX_DEPTH, max_error_ratio: float | None = None):
+        spec = registry.get(lang_key)
+        self.spec = spec
+        self.lang_key = spec.key
+        self.language = spec.ts_language()
+        self.parser = tree_sitter.Parser(self.language)
+        self.max_parse_ms = max_parse_ms
+        self.max_depth = max_depth
+        fn_settings = spec.settings.get("functions", {})
+        parse_settings = spec.settings.get("parse", {})
+        self.max_error_ratio = (max_error_ratio if max_error_ratio is not None
+                                else float(parse_settings.get("max_error_ratio", DEFAULT_MAX_ERROR_RATIO)))
+        self.wrapper_types = frozenset(fn_settings.get("wrapper_types", []))
+        self.body_delimiters = tuple(fn_settings.get("body_delimiters", []))
+        self.doc = DocStyle.from_settings(spec.settings.get("doc", {}))
+        self._decode = DECODERS[self.doc.decoder]
+        for required in ("functions", "returns", "identifiers"):
+            if required not in spec.queries:
+                raise ValueError(f"spec {spec.key!r} lacks the [queries] {required} entry")
+        self.q_functions = self._query("functions")
+        self.q_returns = self._query("returns")
+        self.q_identifiers = self._query("identifiers")
+        self.q_scopes = self._query("scopes") if "scopes" in spec.queries else None
+        self.q_errors = tree_sitter.Query(self.language, "(ERROR) @error")
+
+    def _query(self, name: str) -> tree_sitter.Query:
+        try:
+            return tree_sitter.Query(self.language, self.spec.queries[name])
+        except (tree_sitter.QueryError, ValueError) as exc:
+            raise ValueError(f"{self.spec.key}/{name}.scm: {exc}") from None
+
+    def _text(self, node) -> str:
+        # Node.text is unusable here: trees parsed through a read callback keep no source bytes
+        return self._data[node.start_byte:node.end_byte].decode("utf-8", "surrogatepass")
+
+    # ------------------------------------------------------------------ entry point
+    def extract(self, content: str) -> FileExtraction:
+        data = encode(content)
+        self._data = data
+        try:
+            tree = parse_bounded(self.parser, data, self.max_parse_ms)
+        except ParseTimeout:
+            return FileExtraction([], [], error="parse_timeout")
+        root = tree.root_node
+        offsets = OffsetMap(content, data)
+
+        error_nodes = []
+        if root.has_error:
+            error_nodes = tree_sitter.QueryCursor(self.q_errors).captures(root).get("error", [])
+        error_ranges = RangeSet((n.start_byte, n.end_byte) for n in error_nodes)
+        n_errors = len(error_nodes)
+        if data and error_ranges.total() / len(data) > self.max_error_ratio:
+            return FileExtraction([], [], error=f"syntax_error_ratio>{self.max_error_ratio:g}",
+                                  syntax_errors=n_errors)
+
+        candidates = self._function_candidates(root)
+        names = self._qualified_names(root, candidates)
+        if names is None:
+            return FileExtraction([], [], error="max_depth_exceeded", syntax_errors=n_errors)
+
+        returns = tree_sitter.QueryCursor(self.q_returns).captures(root).get("return", [])
+        return_spans = sorted((n.start_byte, n.end_byte, n.start_point, n.end_point) for n in returns)
+
+        functions: list[Function] = []
+        skipped = 0
+        for cand, qualname in zip(candidates, names):
+            if cand["function"].has_error:
+                skipped += 1
+                continue
+            fn = self._build_function(content, data, offsets, cand, qualname, return_spans)
+            if fn is not None:
+                functions.append(fn)
+        functions.sort(key=lambda f: (f.start_line, f.end_line, f.name))
+
+        identifiers = self._identifiers(root, data, offsets, error_ranges)
+        return FileExtraction(functions, identifiers, None, n_errors, skipped)
+
+    # ------------------------------------------------------------------ functions
+    def _function_candidates(self, root) -> list[dict]:
+        seen = set()
+        out = []
+        for _, caps in tree_sitter.QueryCursor(self.q_functions).matches(root):
+            if "function" not in caps or "name" not in caps or "body" not in caps:
+                continue
+            node = caps["function"][0]
+            key = (node.start_byte, node.end_byte, caps["name"][0].start_byte)
+            if key in seen:  # several patterns may match one definition
+                continue
+            seen.add(key)
+            out.append({"function": node, "name": caps["name"][0], "body": caps["body"][0],
+                        "qualifier": caps.get("qualifier", [None])[0]})
+        out.sort(key=lambda c: (c["function"].start_byte, -c["function"].end_byte))
+        return out
+
+    def _qualified_names(self, root, candidates) -> list[str] | None:
+        """Qualified names by range containment over scopes (classes, modules, impls...) and
+        the functions themselves, with an explicit stack; None when nesting > max_depth."""
+        items = []  # (start, -end, order, name, candidate_index)
+        if self.q_scopes is not None:
+            for _, caps in tree_sitter.QueryCursor(self.q_scopes).matches(root):
+                if "scope" in caps and "name" in caps:
+                    s = caps["scope"][0]
+                    items.append((s.start_byte, -s.end_byte, 0, self._text(caps["name"][0]), -1))
+        for i, c in enumerate(candidates):
+            f = c["function"]
+            name = self._text(c["name"])
+            if c["qualifier"] is not None:
+                name = self._text(c["qualifier"]) + "." + name
+            items.append((f.start_byte, -f.end_byte, 1, name, i))
+        items.sort()
+        names = [""] * len(candidates)
+        stack: list[tuple[int, str]] = []  # (end_byte, name)
+        for start, neg_end, _, name, idx in items:
+            while stack and stack[-1][0] <= start:
+                stack.pop()
+            if idx >= 0:
+                names[idx] = ".".join([s[1] for s in stack] + [name])
+            stack.append((-neg_end, name))
+            if len(stack) > self.max_depth:
+                return None
+        return names
+
+    def _outer_node(self, node):
+        """The function node widened to its wrappers (decorated_definition, export_statement...)."""
+        parent = node.parent
+        while parent is not None and parent.type in self.wrapper_types:
+            node = parent
+            parent = node.parent
+        return node
+
+    def _comment_doc(self, node):
+        """(first_doc_node, doc_text) for the comment block directly above `node`, else (None, None).
+
+        Walks previous siblings (climbing to the parent when `node` opens its parent, e.g. a
+        Ruby body_statement), skipping [doc] skip_types (attributes), never recursing."""
+        doc = self.doc
+        cur = node
+        first_row = node.start_point[0]
+        while True:
+            prev = cur.prev_sibling
+            while prev is not None and prev.type in doc.skip_types:
+                first_row = prev.start_point[0]
+                prev = prev.prev_sibling
+            if prev is not None:
+                break
+            parent = cur.parent
+            if parent is None or parent.start_byte != cur.start_byte:
+                return None, None, first_row
+            cur = parent
+        comments = []
+        expect_row = first_row
+        while prev is not None and prev.type in doc.comment_types:
+            end_row = prev.end_point[0]
+            if prev.end_point[1] == 0 and end_row > prev.start_point[0]:
+                end_row -= 1  # line comments that include their newline
+            gap = expect_row - end_row
+            if gap < 1 or (gap > 1 and (doc.blank_line_breaks or comments)):
+                break
+            before = prev.prev_sibling
+            if before is not None and before.end_point[0] == prev.start_point[0] and before.type not in doc.comment_types:
+                break  # a trailing comment of the previous statement
+            comments.append(prev)
+            expect_row = prev.start_point[0]
+            prev = before
+        if not comments:
+            return None, None, first_row
+        nearest = self._text(comments[0])
+        if any(nearest.startswith(r) for r in doc.reject_prefixes):
+            return None, None, first_row
+        for opener, closer in doc.block_markers:
+            if nearest.startswith(opener) and not nearest.startswith(opener + closer[-1:]):
+                return comments[0], self._clean_block(nearest, opener, closer), first_row
+        prefix = next((p for p in doc.line_prefixes if nearest.startswith(p)), None)
+        if prefix is None:
+            return None, None, first_row
+        run = []
+        for c in comments:
+            t = self._text(c)
+            if not t.startswith(prefix) or any(t.startswith(r) for r in doc.reject_prefixes if len(r) > len(prefix)) \
+                    or any(t.startswith(o) for o, _ in doc.block_markers):
+                break
+            run.append(t[len(prefix):].rstrip("\r\n"))
+        run.reverse()
+        text = inspect.cleandoc("\n".join(run))
+        return comments[len(run) - 1], text, first_row
+
+    @staticmethod
+    def _clean_block(text: str, opener: str, closer: str) -> str:
+        body = text[len(opener):]
+        if body.endswith(closer):
+            body = body[: -len(closer)]
+        lines = body.split("\n")
+        lines = [lines[0]] + [_STAR_LINE.sub("", line, count=1) for line in lines[1:]]
+        return inspect.cleandoc("\n".join(lines))
+
+    def _body_doc(self, body):
+        """(statement_node, doc_text) when the body's first statement is a string literal."""
+        doc = self.doc
+        first = None
+        for child in body.named_children:
+            if child.type in doc.comment_types:
+                continue
+            first = child
+            break
+        if first is None or first.type not in doc.statement_types or first.named_child_count != 1:
+            return None, None
+        literal = first.named_children[0]
+        if literal.type not in doc.string_types:
+            return None, None
+        value = self._decode(self._text(literal))
+        if value is None:
+            return None, None
+        return first, inspect.cleandoc(value)
+
+    def _build_function(self, content, data, offsets, cand, qualname, return_spans) -> Function | None:
+        fnode = cand["function"]
+        body = cand["body"]
+        outer = self._outer_node(fnode)
+        doc_node = None
+        docstring = None
+        doc_stmt = None
+        start_row = outer.start_point[0]
+        if self.doc.style == "comment_above":
+            doc_node, docstring, first_row = self._comment_doc(outer)
+            start_row = min(start_row, first_row)
+            code_start_node_row = first_row
+            if doc_node is not None:
+                start_row = doc_node.start_point[0]
+        else:
+            doc_stmt, docstring = self._body_doc(body)
+            code_start_node_row = start_row
+        end_row = outer.end_point[0]
+        if outer.end_point[1] == 0 and end_row > outer.start_point[0]:
+            end_row -= 1
+
+        # code: from the first line of the function (attributes included) to its end
+        code_start = self._row_start_char(content, offsets, outer, code_start_node_row)
+        code_end = offsets.end(outer)
+        line_start = content.rfind("\n", 0, code_start) + 1
+        pad = pad_prefix(content[line_start:code_start])
+        base = code_start - len(pad)
+        fn_text = pad + content[code_start:code_end]
+        removals = []
+        if doc_stmt is not None:
+            removals.append((offsets.start(doc_stmt) - base, offsets.end(doc_stmt) - base))
+        code = dedent_block(remove_spans(fn_text, removals))
+
+        # body: delimiters stripped, documentation and returns removed
+        b_start, b_end = offsets.start(body), offsets.end(body)
+        lead, trail = b_start, b_end
+        if len(self.body_delimiters) == 2:
+            open_, close = self.body_delimiters
+            if (content.startswith(open_, b_start) and content.endswith(close, 0, b_end)
+                    and b_end - b_start >= len(open_) + len(close)):
+                lead, trail = b_start + len(open_), b_end - len(close)
+        pad = pad_prefix(content[content.rfind("\n", 0, lead) + 1:lead])
+        base = lead - len(pad)
+        inner = pad + content[lead:trail]
+        doc_removals = []
+        if doc_stmt is not None:
+            doc_removals.append((offsets.start(doc_stmt) - base, offsets.end(doc_stmt) - base))
+        lo, hi = body.start_byte, body.end_byte
+        ret_removals = []
+        i = _first_at_or_after(return_spans, lo)
+        while i < len(return_spans) and return_spans[i][0] < hi:
+            s, e, sp, ep = return_spans[i]
+            if e <= hi:
+                ret_removals.append((offsets.char(s, sp) - base, offsets.char(e, ep) - base))
+            i += 1
+        body_lines = count_nonempty_lines(remove_spans(inner, doc_removals))
+        code_hard = dedent_block(remove_spans(inner, sorted(doc_removals + ret_removals)))
+        return Function(
+            name=qualname,
+            start_line=start_row + 1,
+            end_line=end_row + 1,
+            docstring=docstring,
+            code=code,
+            code_hard=code_hard,
+            body_lines=body_lines,
+        )
+
+    @staticmethod
+    def _row_start_char(content, offsets, outer, row) -> int:
+        if row >= outer.start_point[0]:
+            return offsets.start(outer)
+        # an attribute line above the function: start at the first non-blank of that line
+        pos = 0
+        for _ in range(row):
+            pos = content.index("\n", pos) + 1
+        while pos < len(content) and content[pos] in " \t":
+            pos += 1
+        return pos
+
+    # ------------------------------------------------------------------ identifiers
+    def _identifiers(self, root, data: bytes, offsets: OffsetMap, error_ranges: RangeSet) -> list[dict]:
+        caps = tree_sitter.QueryCursor(self.q_identifiers).captures(root)
+        kinds: dict[bytes, str] = {}
+        for kind in KINDS:
+            for n in caps.get("definition." + kind, ()):
+                name = data[n.start_byte:n.end_byte]
+                old = kinds.get(name)
+                if old is None or _KIND_RANK[kind] < _KIND_RANK[old]:
+                    kinds[name] = kind
+        if not kinds:
+            return []
+        excluded = RangeSet([(n.start_byte, n.end_byte) for n in caps.get("exclude", ())]
+                            + list(zip(error_ranges.starts, error_ranges.ends)))
+        spans = {}
+        for group in ("reference", "definition.class", "definition.function", "definition.variable"):
+            for n in caps.get(group, ()):
+                s, e = n.start_byte, n.end_byte
+                if s in spans:
+                    continue
+                kind = kinds.get(data[s:e])
+                if kind is None or (excluded and excluded.covers(s, e)):
+                    continue
+                spans[s] = (offsets.char(s, n.start_point), offsets.char(e, n.end_point), kind)
+        out = []
+        last_end = -1
+        for s in sorted(spans):
+            cs, ce, kind = spans[s]
+            if cs < last_end:
+                continue
+            out.append({"start": cs, "end": ce, "kind": kind})
+            last_end = ce
+        return out
+
+
+def _first_at_or_after(spans, lo) -> int:
+    return bisect.bisect_left(spans, (lo,))

@@ -1,0 +1,167 @@
+"""Small, language-agnostic helpers around tree-sitter: byte/char offsets, bounded parsing,
+text surgery on spans. No function here knows about any particular language.
+
+Invariants:
+- tree-sitter positions are UTF-8 byte offsets and (row, byte column) points; everything this
+  module returns is a Python ``str`` index (code points) into the original content.
+- Nothing recurses over the syntax tree: callers use query cursors (iterative, in C) and
+  explicit stacks, so deep trees cannot blow the Python stack.
+"""
+from __future__ import annotations
+
+import bisect
+import textwrap
+import time
+
+import tree_sitter
+
+
+class ParseTimeout(Exception):
+    """The parser was cancelled by the time budget."""
+
+
+def encode(content: str) -> bytes:
+    # surrogatepass keeps lone surrogates (possible in decoded Parquet strings) round-trippable
+    return content.encode("utf-8", "surrogatepass")
+
+
+def parse_bounded(parser: tree_sitter.Parser, data: bytes, max_parse_ms: float | None) -> tree_sitter.Tree:
+    """Parse `data`, cancelling after `max_parse_ms` milliseconds of wall time (None: no bound).
+
+    Uses the tree-sitter 0.25+ progress callback (returning True cancels); raises ParseTimeout.
+    The parser is reset after a cancellation so it can be reused for the next file.
+    """
+    if not max_parse_ms:
+        return parser.parse(data)
+    view = memoryview(data)
+    deadline = time.perf_counter() + max_parse_ms / 1000.0
+
+    def read(offset: int, _point) -> bytes:
+        return view[offset:]
+
+    def progress(_offset: int, _has_error: bool) -> bool:
+        return time.perf_counter() > deadline
+
+    try:
+        return parser.parse(read, progress_callback=progress)
+    except ValueError as exc:  # "Parsing failed": cancelled by the progress callback
+        parser.reset()
+        raise ParseTimeout(str(exc)) from None
+
+
+class OffsetMap:
+    """Converts tree-sitter (byte, point) positions to Python str indices in O(1) per position
+    on ASCII lines and O(column) on lines with non-ASCII characters."""
+
+    __slots__ = ("ascii", "char_starts", "byte_lines", "line_ascii")
+
+    def __init__(self, content: str, data: bytes):
+        self.ascii = len(content) == len(data)
+        if self.ascii:
+            return
+        lines = content.split("\n")  # tree-sitter rows advance on "\n" only
+        starts = [0] * len(lines)
+        pos = 0
+        for i, line in enumerate(lines):
+            starts[i] = pos
+            pos += len(line) + 1
+        self.char_starts = starts
+        self.line_ascii = [line.isascii() for line in lines]
+        self.byte_lines = data.split(b"\n")
+
+    def char(self, byte: int, point) -> int:
+        if self.ascii:
+            return byte
+        row, col = point
+        if self.line_ascii[row]:
+            return self.char_starts[row] + col
+        return self.char_starts[row] + len(self.byte_lines[row][:col].decode("utf-8", "surrogatepass"))
+
+    def start(self, node: tree_sitter.Node) -> int:
+        return self.char(node.start_byte, node.start_point)
+
+    def end(self, node: tree_sitter.Node) -> int:
+        return self.char(node.end_byte, node.end_point)
+
+
+class RangeSet:
+    """Sorted, merged half-open ranges with a fast membership test (bisect)."""
+
+    def __init__(self, ranges):
+        merged: list[list[int]] = []
+        for s, e in sorted(ranges):
+            if merged and s <= merged[-1][1]:
+                if e > merged[-1][1]:
+                    merged[-1][1] = e
+            else:
+                merged.append([s, e])
+        self.starts = [r[0] for r in merged]
+        self.ends = [r[1] for r in merged]
+
+    def __bool__(self) -> bool:
+        return bool(self.starts)
+
+    def covers(self, start: int, end: int) -> bool:
+        """True when [start, end) overlaps any range."""
+        i = bisect.bisect_right(self.starts, start) - 1
+        if i >= 0 and self.ends[i] > start:
+            return True
+        j = i + 1
+        return j < len(self.starts) and self.starts[j] < end
+
+    def total(self) -> int:
+        return sum(e - s for s, e in zip(self.starts, self.ends))
+
+
+def remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """Delete the [start, end) spans from text. A span that is alone on its line(s) (only
+    whitespace around it) takes the whole line(s) with it, so no blank line is left behind.
+    Spans must be sorted; overlapping or nested spans are merged."""
+    if not spans:
+        return text
+    out = []
+    pos = 0
+    for start, end in zip(*_merged(spans)):
+        if start < pos:
+            start = pos
+            if end <= start:
+                continue
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        if line_end == -1:
+            line_end = len(text)
+        if line_start >= pos and not text[line_start:start].strip() and not text[end:line_end].strip():
+            start = line_start
+            end = line_end + 1 if line_end < len(text) else line_end
+            if line_end == len(text) and start > 0 and start >= pos + 1 and text[start - 1] == "\n":
+                start -= 1  # last line removed: drop the newline before it instead
+        out.append(text[pos:start])
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _merged(spans):
+    rs = RangeSet(spans)
+    return rs.starts, rs.ends
+
+
+def pad_prefix(prefix: str) -> str:
+    """The text before a block on its first line, as whitespace of the same width (tabs kept),
+    so that the first line dedents like the following ones."""
+    return "".join(c if c in " \t" else " " for c in prefix)
+
+
+def dedent_block(text: str) -> str:
+    """Dedent a code block; leading/trailing blank lines and trailing spaces are dropped."""
+    block = textwrap.dedent(text)
+    lines = block.split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def count_nonempty_lines(text: str) -> int:
+    return sum(1 for line in text.split("\n") if line.strip())
