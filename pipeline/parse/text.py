@@ -34,7 +34,7 @@ import ftfy
 
 # --------------------------------------------------------------------------- cleaning rules
 
-_URL_RE = re.compile(r"<?\b(?:(?:https?|ftp|file)://|www\.)[^\s<>\"'`]+>?", re.IGNORECASE)
+_URL_RE = re.compile(r"<?\b(?:(?:https?|ftp|file)://|www\.)[^\s<>\"'`|]+>?", re.IGNORECASE)
 _MD_LINK_RE = re.compile(r"!?\[([^\]\n]*)\]\([^)\s]*\)")   # [text](url) -> text (url may be gone already)
 _MD_IMAGE_RE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)")
 
@@ -113,6 +113,20 @@ def _strip_leading_stars(lines: list[str]) -> list[str]:
     if body and all(ln.lstrip().startswith("*") for ln in body):
         return [re.sub(r"^\s*\*+ ?", "", ln) for ln in lines]
     return lines
+
+
+def _url_residue(match: re.Match) -> str:
+    """Remove a URL but give back trailing punctuation that belongs to the prose ("(see http://x)")."""
+    url = match.group(0)
+    tail = ""
+    while url and url[-1] in ".,;:!?)]>'\"":
+        if url[-1] == ")" and url.count("(") >= url.count(")"):
+            break  # balanced: part of the URL, e.g. .../Foo_(bar)
+        if url[-1] == ">" and url.startswith("<"):
+            break
+        tail = url[-1] + tail
+        url = url[:-1]
+    return tail
 
 
 def _inline_tag(match: re.Match) -> str:
@@ -220,10 +234,10 @@ def clean_docstring(docstring: str | None) -> str:
     text = _HTML_LINE_RE.sub("\n", text)
     text = _HTML_TAG_RE.sub("", text)
     text = html.unescape(text)
+    text = _INLINE_TAG_RE.sub(_inline_tag, text)
     text = _MD_IMAGE_RE.sub("", text)
     text = _MD_LINK_RE.sub(lambda m: m.group(1), text)
-    text = _URL_RE.sub("", text)
-    text = _INLINE_TAG_RE.sub(_inline_tag, text)
+    text = _URL_RE.sub(_url_residue, text)
     text = _cut_sections(text)
     text = _ROLE_RE.sub(_role_text, text)
     text = _DOUBLE_BACKTICK_RE.sub(lambda m: m.group(1), text)
@@ -234,7 +248,7 @@ def clean_docstring(docstring: str | None) -> str:
     paragraphs = []
     for block in re.split(r"\n\s*\n", text):
         para = _WS_RE.sub(" ", " ".join(ln.strip() for ln in block.split("\n"))).strip()
-        para = re.sub(r"\s+([,.;:!?])(?=\s|$)", r"\1", para)   # "see ." after URL removal
+        para = re.sub(r"\s+([,.;:!?)\]])(?=\s|$|[,.;:])", r"\1", para)   # "see ." after URL removal
         if para and re.search(r"\w", para):
             paragraphs.append(para)
     return "\n\n".join(paragraphs)
