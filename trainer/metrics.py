@@ -1,0 +1,128 @@
+"""Training metrics: JSON lines, a console progress bar and (when installed) TensorBoard.
+
+`MetricsLogger(out_dir, is_main, total_steps)`; `.log(step, **values)` appends one JSON object
+`{"step": step, "time": unix_seconds, **values}` to OUT/metrics.jsonl (flushed per line, so a killed run
+keeps every logged step), advances a tqdm bar to `step` (its ETA comes from the step rate) showing the
+values, and writes scalars to TensorBoard under OUT/tensorboard when `torch.utils.tensorboard` works.
+Only the main rank writes anything; other ranks get a no-op logger so calling code needs no `if`.
+Non-finite floats are written as strings ("nan", "inf") so every line stays valid JSON.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item") and callable(value.item):
+        try:
+            value = value.item()
+        except (ValueError, RuntimeError):
+            pass
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+class MetricsLogger:
+    """Append-only metrics log for one run (see module docstring)."""
+
+    def __init__(
+        self,
+        out_dir: str | Path,
+        is_main: bool = True,
+        total_steps: int | None = None,
+        *,
+        initial_step: int = 0,
+        filename: str = "metrics.jsonl",
+        progress: bool = True,
+        tensorboard: bool = True,
+        description: str = "train",
+    ) -> None:
+        self.is_main = is_main
+        self.path = Path(out_dir) / filename
+        self._file = None
+        self._bar = None
+        self._tb = None
+        if not is_main:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")
+        if progress:
+            try:
+                from tqdm import tqdm
+
+                self._bar = tqdm(
+                    total=total_steps, initial=initial_step, desc=description, dynamic_ncols=True,
+                    file=sys.stderr, mininterval=1.0, disable=None,
+                )
+            except ImportError:
+                self._bar = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(log_dir=str(Path(out_dir) / "tensorboard"))
+            except Exception:  # tensorboard is optional: missing package or broken install
+                self._tb = None
+        self._last_step = initial_step
+
+    def log(self, step: int, **values: Any) -> dict:
+        """Record `values` at `step`; returns the record written (empty dict on non-main ranks)."""
+        if not self.is_main:
+            return {}
+        record = {"step": int(step), "time": round(time.time(), 3)}
+        record.update({k: _jsonable(v) for k, v in values.items()})
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        if self._bar is not None:
+            self._bar.update(max(0, int(step) - self._last_step))
+            shown = {k: v for k, v in record.items() if k not in ("step", "time") and isinstance(v, (int, float))}
+            self._bar.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in list(shown.items())[:6]}, refresh=False)
+        if self._tb is not None:
+            for k, v in record.items():
+                if k not in ("step", "time") and isinstance(v, (int, float)):
+                    self._tb.add_scalar(k, v, int(step))
+        self._last_step = int(step)
+        return record
+
+    def write(self, message: str) -> None:
+        """Print a line on the main rank without breaking the progress bar."""
+        if not self.is_main:
+            return
+        if self._bar is not None:
+            self._bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> "MetricsLogger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """All records of a metrics.jsonl (helper for tests and benchmarks)."""
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if line:
+                out.append(json.loads(line))
+    return out

@@ -1,0 +1,433 @@
+"""Process runtime shared by every training stage: device, distributed setup, DeepSpeed, checkpoints.
+
+This is the ONE place where device and backend decisions live:
+
+* device: ``cuda:<LOCAL_RANK>`` when CUDA is available, else ``cpu`` (then ``DS_ACCELERATOR=cpu`` is set
+  before DeepSpeed is imported, so DeepSpeed does not probe for GPUs);
+* backend: NCCL on GPU, gloo on CPU;
+* dtype: bf16 on GPUs that support it, fp32 otherwise.
+
+The same code runs as a single process (no launcher variables: rank 0 of 1 on a free local port), under
+the ``deepspeed`` launcher and under ``torchrun`` (both set RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR /
+MASTER_PORT).
+
+Checkpoint layout (``save_checkpoint(engine, out_dir, step, client_state)``)::
+
+    OUT/checkpoints/step-00000100/     DeepSpeed files (model, optimizer, scheduler) + client_state
+    OUT/checkpoints/step-00000100/rng-rank00000.pt   python / numpy / torch / cuda RNG states of each rank
+    OUT/checkpoints/step-00000100/COMPLETE           written last, after every rank finished
+    OUT/checkpoints/latest                           name of the newest COMPLETE checkpoint
+
+``latest`` is replaced atomically (``os.replace``) only after every rank has written its part and the
+``COMPLETE`` marker exists, so a crash (or SIGKILL) in the middle of a save leaves ``latest`` pointing at
+the previous good checkpoint; ``load_checkpoint`` only ever follows ``latest`` (or an explicit complete
+checkpoint folder).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainer.errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEEPSPEED_CONFIG_DIR = REPO_ROOT / "deploy" / "deepspeed"
+CHECKPOINTS = "checkpoints"
+LATEST = "latest"
+COMPLETE = "COMPLETE"
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Runtime:
+    """Where this process runs. Build it with `setup_runtime()`."""
+
+    device: Any
+    rank: int
+    world_size: int
+    local_rank: int
+    dtype: Any
+    backend: str
+    _extra: dict = field(default_factory=dict)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device.type == "cuda"
+
+    def barrier(self) -> None:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and self.world_size > 1:
+            dist.barrier()
+
+    def all_reduce_sum(self, values: list[float]) -> list[float]:
+        """Sum a few float64 scalars over all ranks (identity on one rank)."""
+        import torch
+        import torch.distributed as dist
+
+        if self.world_size == 1 or not dist.is_initialized():
+            return [float(v) for v in values]
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return [float(v) for v in t.tolist()]
+
+    def all_gather_object(self, obj: Any) -> list[Any]:
+        """Every rank's `obj`, in rank order (a list of one on a single rank)."""
+        import torch.distributed as dist
+
+        if self.world_size == 1 or not dist.is_initialized():
+            return [obj]
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def initialize(
+        self,
+        model,
+        ds_config: dict,
+        *,
+        lr: float,
+        warmup_steps: int,
+        total_steps: int,
+        weight_decay: float = 0.01,
+        betas: tuple[float, float] = (0.9, 0.98),
+        eps: float = 1e-6,
+        schedule: str = "linear",
+        min_lr_ratio: float = 0.0,
+    ):
+        """Wrap `model` in a DeepSpeed engine with torch AdamW and a warmup+decay LambdaLR.
+
+        Optimizer: `torch.optim.AdamW` (decoupled weight decay; no decay on biases and norm weights,
+        i.e. parameters with fewer than 2 dimensions). Schedule (`make_lr_lambda`): linear warmup
+        from 0 to `lr` over `warmup_steps`, then linear or cosine decay to `min_lr_ratio * lr` at
+        `total_steps`. The engine steps the scheduler once per optimizer step and saves it in checkpoints.
+        Returns (engine, optimizer, scheduler); gradient clipping and accumulation come from `ds_config`.
+        """
+        import deepspeed
+        import torch
+
+        decay, no_decay = [], []
+        for p in model.parameters():
+            if p.requires_grad:
+                (decay if p.ndim >= 2 else no_decay).append(p)
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        optimizer = torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, make_lr_lambda(warmup_steps, total_steps, schedule, min_lr_ratio)
+        )
+        engine, optimizer, _, scheduler = deepspeed.initialize(
+            model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config, dist_init_required=False
+        )
+        return engine, optimizer, scheduler
+
+
+def make_lr_lambda(warmup_steps: int, total_steps: int, schedule: str = "linear", min_lr_ratio: float = 0.0):
+    """Multiplier of the peak lr at optimizer step s (0-based, the value used for step s+1).
+
+    warmup: (s + 1) / warmup_steps for s < warmup_steps (never exactly 0, so step 1 moves the weights);
+    decay: progress p = (s - warmup) / max(1, total - warmup) clipped to [0, 1];
+    linear: 1 - (1 - m) p; cosine: m + (1 - m) (1 + cos(pi p)) / 2, with m = min_lr_ratio.
+    """
+    if schedule not in ("linear", "cosine", "constant"):
+        raise UserError(f"unknown lr schedule {schedule!r}; use linear, cosine or constant")
+
+    def fn(step: int) -> float:
+        if warmup_steps > 0 and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        progress = min(1.0, max(0.0, (step - warmup_steps) / max(1, total_steps - warmup_steps)))
+        if schedule == "linear":
+            return 1.0 - (1.0 - min_lr_ratio) * progress
+        return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return fn
+
+
+def setup_runtime(seed: int | None = None, timeout_minutes: float = 30.0) -> Runtime:
+    """Initialise torch.distributed (env:// rendezvous) and return this process's Runtime.
+
+    Without launcher variables the process becomes rank 0 of 1 on a free local port. Seeds python,
+    numpy and torch with `seed + rank` when a seed is given (data order does not depend on these RNGs;
+    they only drive dropout and similar model-side randomness).
+    """
+    if not _cuda_available():
+        # Must happen before `import deepspeed` anywhere in the process.
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import datetime
+
+    import torch
+    import torch.distributed as dist
+
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        os.environ.update({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"})
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ["MASTER_PORT"] = str(_free_port())
+    os.environ.setdefault("LOCAL_RANK", "0")
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    rank = int(os.environ["RANK"])
+    world_size = int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ["LOCAL_RANK"])
+
+    if _cuda_available():
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+        backend = "nccl"
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    else:
+        device = torch.device("cpu")
+        backend = "gloo"
+        dtype = torch.float32
+
+    if not dist.is_initialized():
+        import deepspeed
+
+        deepspeed.init_distributed(
+            dist_backend=backend,
+            auto_mpi_discovery=False,
+            timeout=datetime.timedelta(minutes=timeout_minutes),
+            verbose=False,
+        )
+    if seed is not None:
+        seed_everything(seed + rank)
+    return Runtime(device=device, rank=rank, world_size=world_size, local_rank=local_rank, dtype=dtype, backend=backend)
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def resolve_ds_config_path(path_or_name: str | os.PathLike) -> Path:
+    """A path, or a name in deploy/deepspeed/ ('zero1' or 'zero1.json')."""
+    p = Path(path_or_name)
+    if p.is_file():
+        return p
+    for cand in (DEEPSPEED_CONFIG_DIR / p.name, DEEPSPEED_CONFIG_DIR / f"{p.name}.json"):
+        if cand.is_file():
+            return cand
+    names = sorted(x.stem for x in DEEPSPEED_CONFIG_DIR.glob("*.json"))
+    raise UserError(f"DeepSpeed config {str(path_or_name)!r} not found; pass a JSON file or one of {names}")
+
+
+def ds_config_for(
+    path_or_name: str | os.PathLike,
+    micro_batch: int,
+    grad_accum: int,
+    rt: Runtime,
+    *,
+    gradient_clipping: float | None = None,
+) -> dict:
+    """Load a DeepSpeed JSON config and fill in what the run decides.
+
+    Sets train_micro_batch_size_per_gpu, gradient_accumulation_steps and train_batch_size
+    (= micro * accum * world size), gradient_clipping when given, and bf16/fp16 according to the
+    device: on CPU both are disabled (fp32). Any "auto" left is resolved the same way. A config that
+    needs a GPU (fp16, NVMe or CPU-Adam offload of a GPU optimizer) on a machine without one raises
+    UserError.
+    """
+    path = resolve_ds_config_path(path_or_name)
+    try:
+        cfg = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read DeepSpeed config {path}: {exc}") from None
+    cfg["train_micro_batch_size_per_gpu"] = int(micro_batch)
+    cfg["gradient_accumulation_steps"] = int(grad_accum)
+    cfg["train_batch_size"] = int(micro_batch) * int(grad_accum) * rt.world_size
+    if gradient_clipping is not None:
+        cfg["gradient_clipping"] = float(gradient_clipping)
+    elif cfg.get("gradient_clipping") == "auto":
+        cfg["gradient_clipping"] = 1.0
+    needs_gpu = bool(cfg.get("requires_gpu")) or _enabled(cfg.get("fp16"))
+    zero = cfg.get("zero_optimization") or {}
+    for key in ("offload_optimizer", "offload_param"):
+        if (zero.get(key) or {}).get("device") == "nvme":
+            needs_gpu = True
+    if not rt.on_gpu:
+        if needs_gpu:
+            raise UserError(
+                f"DeepSpeed config {path.name} needs a GPU (fp16 or NVMe offload) but none is available; "
+                "use deploy/deepspeed/zero1.json, zero2.json or zero3.json on CPU"
+            )
+        cfg["bf16"] = {"enabled": False}
+        cfg.pop("fp16", None)
+    else:
+        import torch
+
+        if _enabled(cfg.get("bf16"), auto_value=True) and rt.dtype == torch.bfloat16:
+            cfg["bf16"] = {**(cfg.get("bf16") or {}), "enabled": True}
+        else:
+            cfg["bf16"] = {"enabled": False}
+    cfg.pop("requires_gpu", None)
+    cfg.pop("comment", None)
+    return cfg
+
+
+def _enabled(section: Any, auto_value: bool = False) -> bool:
+    if not isinstance(section, dict):
+        return False
+    value = section.get("enabled", False)
+    return auto_value if value == "auto" else bool(value)
+
+
+# --------------------------------------------------------------------------------------------- checkpoints
+
+
+def _rng_state() -> dict:
+    import torch
+
+    py_version, py_state, py_gauss = random.getstate()
+    np_state = np.random.get_state()
+    state = {
+        "python": [py_version, list(py_state), py_gauss],
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    import torch
+
+    version, py_state, gauss = state["python"]
+    random.setstate((version, tuple(py_state), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def checkpoint_tag(step: int) -> str:
+    return f"step-{step:08d}"
+
+
+def _rank_of_engine() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def save_checkpoint(engine, out_dir: str | os.PathLike, step: int, client_state: dict, keep: int = 0) -> Path:
+    """Save model, optimizer, scheduler, every rank's RNG states and `client_state` (collective call).
+
+    Atomic at the `latest` level: the COMPLETE marker and the `latest` pointer are written by rank 0
+    only after a barrier that every rank reaches after writing its own files. `keep` > 0 deletes all
+    but the newest `keep` complete checkpoints afterwards. Returns the checkpoint folder.
+    """
+    import torch
+    import torch.distributed as dist
+
+    rank, world = _rank_of_engine()
+    root = Path(out_dir) / CHECKPOINTS
+    tag = checkpoint_tag(step)
+    folder = root / tag
+    if rank == 0:
+        if folder.exists():  # leftover of a save that crashed before COMPLETE
+            shutil.rmtree(folder)
+        root.mkdir(parents=True, exist_ok=True)
+    if world > 1:
+        dist.barrier()
+    engine.save_checkpoint(str(root), tag=tag, client_state={"codesage": client_state, "step": step}, save_latest=False)
+    tmp = folder / f".rng-rank{rank:05d}.pt.tmp"
+    torch.save(_rng_state(), tmp)
+    os.replace(tmp, folder / f"rng-rank{rank:05d}.pt")
+    if world > 1:
+        dist.barrier()
+    if rank == 0:
+        (folder / COMPLETE).write_text(json.dumps({"step": step, "world_size": world}) + "\n")
+        _fsync_dir(folder)
+        tmp_latest = root / f".{LATEST}.tmp"
+        tmp_latest.write_text(tag + "\n")
+        os.replace(tmp_latest, root / LATEST)
+        _fsync_dir(root)
+        if keep > 0:
+            complete = sorted(p for p in root.glob("step-*") if (p / COMPLETE).exists())
+            for old in complete[:-keep]:
+                shutil.rmtree(old, ignore_errors=True)
+    if world > 1:
+        dist.barrier()
+    return folder
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def latest_checkpoint(out_or_ckpt: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint folder under a run folder (or the folder itself if it is one)."""
+    p = Path(out_or_ckpt)
+    if (p / COMPLETE).exists():
+        return p
+    for root in (p / CHECKPOINTS, p):
+        pointer = root / LATEST
+        if pointer.is_file():
+            folder = root / pointer.read_text().strip()
+            if (folder / COMPLETE).exists():
+                return folder
+    return None
+
+
+def load_checkpoint(engine, ckpt_dir: str | os.PathLike) -> dict:
+    """Restore model, optimizer, scheduler, this rank's RNG states; return the saved client_state.
+
+    `ckpt_dir` is a run folder (follows checkpoints/latest) or one complete checkpoint folder.
+    """
+    import torch
+
+    folder = latest_checkpoint(ckpt_dir)
+    if folder is None:
+        raise UserError(f"no complete checkpoint found in {ckpt_dir}; start without --resume or point to a run folder")
+    rank, world = _rank_of_engine()
+    load_path, client = engine.load_checkpoint(str(folder.parent), tag=folder.name)
+    if load_path is None:
+        raise UserError(f"DeepSpeed could not load the checkpoint in {folder}")
+    saved_world = json.loads((folder / COMPLETE).read_text()).get("world_size", world)
+    rng_file = folder / f"rng-rank{rank:05d}.pt"
+    if saved_world == world and rng_file.exists():
+        _set_rng_state(torch.load(rng_file, weights_only=True))
+    state = dict((client or {}).get("codesage", {}))
+    state.setdefault("step", (client or {}).get("step", 0))
+    return state
