@@ -349,7 +349,7 @@ def _lsh_section(manifest: dict[str, Any]) -> str:
     if isinstance(points, dict):
         points = sorted((float(k), float(v)) for k, v in points.items())
     elif points:
-        points = [(p["s"], p["p"]) if isinstance(p, dict) else tuple(p) for p in points]
+        points = [(p["s"], p.get("p_candidate", p.get("p"))) if isinstance(p, dict) else tuple(p) for p in points]
     rows = [[k, json.dumps(v) if isinstance(v, (list, dict)) else v] for k, v in sorted(lsh.items())
             if k not in ("s_curve", "points", "curve")]
     return "\n".join([

@@ -225,7 +225,8 @@ def _synthetic_out(out: Path, n_pairs: int = 300) -> Path:
                            "bytes": (out / rel).stat().st_size, "sha256": "0" * 64})
     manifest = {"schema_version": 1, "options": {"input": ["synthetic"], "seed": 0},
                 "counts": {"read": {"python": 50, "java": 3}, "filter_kept": {"python": 50, "java": 0}},
-                "shards": shards, "lsh": {"b": 9, "r": 13, "threshold": 0.7, "num_perm": 256}}
+                "shards": shards, "lsh": {"b": 9, "r": 13, "threshold": 0.7, "num_perm": 256,
+                        "s_curve": [{"s": s / 10, "p_candidate": 1 - (1 - (s / 10) ** 13) ** 9} for s in range(11)]}}
     (out / "manifest.json").write_text(json.dumps(manifest))
     return out
 

@@ -1,0 +1,290 @@
+"""`python -m trainer demo --out DIR`: the whole system, end to end, on this machine's Python stdlib.
+
+What it runs, each step as a subprocess of the real command-line tools (the exact command is
+printed, so every step can be re-run alone):
+
+    1. data        python -m pipeline --output DIR/data [--max-files N]
+    2. tokenizer   python -m trainer tokenizer --data DIR/data/files --out DIR/tokenizer
+    3. stage 1     python -m trainer pretrain  ... --out DIR/stage1        (bounded by time)
+    4. export      python -m trainer export --checkpoint DIR/stage1 --out DIR/stage1-model
+    5. stage 2     python -m trainer contrastive --init DIR/stage1-model --out DIR/stage2 (bounded)
+    6. evaluate    python -m trainer evaluate --model DIR/stage2/model --pairs DIR/data/pairs --bm25
+                   [--cosqa ../shared/eval/cosqa] --json DIR/eval.json
+
+and ends with where everything is and a results table (counts per stage, losses, MRR against BM25).
+The pipeline runs as a subprocess because the trainer never imports Beam.
+
+Time: `--minutes-budget` (default 13) is the whole demo's target. The data and tokenizer steps
+take what they take (the defaults cap the input so they stay short on 2 cores); what is left,
+minus a reserve for export and evaluation, is split between the two training stages, each given
+as a wall-clock limit to the training command.
+
+Re-running on the same `--out` reuses steps that finished (their output is complete) and redoes
+the rest; `--fresh` starts over. A non-empty folder that is not a demo folder is refused.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from trainer.errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_COSQA = REPO_ROOT.parent / "shared" / "eval" / "cosqa"
+MARKER = "demo.json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="demo-out", help="folder for everything the demo writes (default %(default)s)")
+    parser.add_argument("--minutes-budget", type=float, default=13.0,
+                        help="target wall-clock minutes for the whole demo (default %(default)s)")
+    parser.add_argument("--max-files", type=int, default=1500,
+                        help="deterministic cap on stdlib files read by the pipeline, to fit the budget; 0 = all (default %(default)s)")
+    parser.add_argument("--input", action="append", default=None,
+                        help="pipeline input instead of the local Python standard library (repeatable)")
+    parser.add_argument("--vocab-size", type=int, default=8192, help="tokenizer vocabulary (default %(default)s)")
+    parser.add_argument("--size", default="tiny", help="model size preset for stage 1 (default %(default)s)")
+    parser.add_argument("--seq-len", type=int, default=256, help="stage-1 sequence length (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=16, help="batch size of both stages (default %(default)s)")
+    parser.add_argument("--cosqa", default=None,
+                        help=f"CoSQA folder to evaluate on (default {DEFAULT_COSQA} when it exists)")
+    parser.add_argument("--fresh", action="store_true", help="delete a previous demo in --out and start over")
+
+
+# ---------------------------------------------------------------------------------------------
+# steps
+
+
+@dataclass
+class Step:
+    key: str
+    words: str                       # what happens, for a user
+    command: list[str]
+    done: Callable[[], bool]         # is its output already complete?
+    estimate_s: float                # expected duration, for the ETA line
+    outputs: list[Path] = field(default_factory=list)
+
+
+def _fmt_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def _py(*args: Any) -> list[str]:
+    return [sys.executable, "-m", *[str(a) for a in args]]
+
+
+def _check_out(out: Path, fresh: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; pass a folder path that does not exist yet")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / MARKER).exists():
+            raise UserError(f"--out {out} is not empty and is not a previous demo; pass a new or empty folder")
+        if fresh:
+            shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text(json.dumps({"started": time.time(), "argv": sys.argv[1:]}))
+
+
+def _has(path: Path) -> Callable[[], bool]:
+    return lambda: path.exists()
+
+
+def _run_step(i: int, n: int, step: Step, env: dict[str, str], log) -> float:
+    now = dt.datetime.now(dt.timezone.utc)
+    log(f"\n=== step {i}/{n}: {step.words}")
+    log(f"    command: {shlex.join(step.command)}")
+    if step.done():
+        log("    already done in a previous run of the demo: reusing its output")
+        return 0.0
+    finish = now + dt.timedelta(seconds=step.estimate_s)
+    log(f"    expected to take about {_fmt_duration(step.estimate_s)} (ETA {finish:%H:%M:%S} UTC)")
+    start = time.monotonic()
+    stop = threading.Event()
+
+    def heartbeat() -> None:  # the pipeline has no progress bar of its own; say it is alive
+        while not stop.wait(45):
+            elapsed = time.monotonic() - start
+            left = step.estimate_s - elapsed
+            tail = f"about {_fmt_duration(left)} left" if left > 0 else "taking longer than estimated"
+            log(f"    ... {step.key} still running: {_fmt_duration(elapsed)} elapsed, {tail}")
+
+    beat = threading.Thread(target=heartbeat, daemon=True)
+    beat.start()
+    try:
+        proc = subprocess.run(step.command, env=env, cwd=str(REPO_ROOT))
+    finally:
+        stop.set()
+    elapsed = time.monotonic() - start
+    if proc.returncode != 0:
+        raise UserError(
+            f"step {i} ({step.key}) failed with exit code {proc.returncode} after {_fmt_duration(elapsed)}; "
+            f"read its message above, fix it and re-run the demo (finished steps are reused)"
+        )
+    if not step.done():
+        raise UserError(f"step {i} ({step.key}) finished but its output is missing; re-run with --fresh")
+    log(f"    done in {_fmt_duration(elapsed)}")
+    return elapsed
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+
+
+def _metrics(run: Path) -> list[dict[str, Any]]:
+    from trainer.report import read_metrics
+
+    path = run / "metrics.jsonl"
+    return read_metrics(str(path)) if path.exists() else []
+
+
+def _loss_summary(run: Path) -> str:
+    rows = [r for r in _metrics(run) if isinstance(r.get("loss"), (int, float))]
+    if not rows:
+        return "n/a"
+    first, last = rows[0], rows[-1]
+    return f"{first['loss']:.3f} -> {last['loss']:.3f} over {int(last.get('step', len(rows)))} steps"
+
+
+def _find_mrr(data: Any, path: str = "") -> list[tuple[str, float]]:
+    """Every (dotted key, value) whose key mentions mrr, in document order."""
+    found = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            key = f"{path}.{k}" if path else str(k)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and "mrr" in str(k).lower():
+                found.append((key, float(v)))
+            else:
+                found.extend(_find_mrr(v, key))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            found.extend(_find_mrr(v, f"{path}[{i}]"))
+    return found
+
+
+def results_table(out: Path) -> str:
+    """The final table: counts per stage, Table-4 totals, losses and MRR rows."""
+    lines = []
+    manifest_path = out / "data" / "manifest.json"
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        lines.append("pipeline (rows per stage, all languages):")
+        for stage, per_lang in manifest.get("counts", {}).items():
+            total = sum(int(v) for v in per_lang.values()) if isinstance(per_lang, dict) else per_lang
+            lines.append(f"  {stage:<28} {total:>10,}")
+        t4 = manifest.get("table4") or manifest.get("tables") or {}
+        if isinstance(t4, dict) and t4:
+            cols = sorted({c for row in t4.values() for c in row})
+            lines.append("  per language: " + ", ".join(cols))
+            for lang, row in sorted(t4.items()):
+                lines.append(f"    {lang:<12} " + "  ".join(f"{c}={row.get(c, 0)}" for c in cols))
+    lines.append("training:")
+    lines.append(f"  stage 1 loss (MLM + deobfuscation)  {_loss_summary(out / 'stage1')}")
+    lines.append(f"  stage 2 loss (contrastive)          {_loss_summary(out / 'stage2')}")
+    eval_path = out / "eval.json"
+    if eval_path.exists():
+        lines.append("evaluation (MRR; conventions in eval.json):")
+        for key, value in _find_mrr(json.loads(eval_path.read_text())):
+            lines.append(f"  {key:<48} {value:.4f}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _stage_seconds(budget_s: float, elapsed_s: float, reserve_s: float) -> tuple[float, float]:
+    """Split what is left of the budget between stage 1 (55%) and stage 2 (45%), at least 30 s each."""
+    left = max(60.0, budget_s - elapsed_s - reserve_s)
+    return max(30.0, 0.55 * left), max(30.0, 0.45 * left)
+
+
+def run(args: argparse.Namespace) -> int:
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
+    t0 = time.monotonic()
+    out = Path(args.out).resolve()
+    _check_out(out, args.fresh)
+    cosqa = Path(args.cosqa) if args.cosqa else (DEFAULT_COSQA if DEFAULT_COSQA.is_dir() else None)
+    if cosqa is not None and not cosqa.is_dir():
+        raise UserError(f"--cosqa {cosqa} is not a folder; pass the folder holding CoSQA's JSON files or leave it out")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               PYTHONUNBUFFERED="1")
+    budget_s = 60.0 * args.minutes_budget
+    data, tok = out / "data", out / "tokenizer"
+    stage1, model1, stage2 = out / "stage1", out / "stage1-model", out / "stage2"
+    eval_json = out / "eval.json"
+    source = "the inputs you passed" if args.input else "this machine's Python standard library (no download)"
+    log(f"CodeSage demo: data pipeline -> tokenizer -> stage 1 -> stage 2 -> evaluation on {source}.")
+    log(f"Everything goes to {out}; target time {args.minutes_budget:g} minutes.")
+
+    pipeline_cmd = _py("pipeline", "--output", data)
+    for pattern in args.input or ():
+        pipeline_cmd += ["--input", pattern]
+    if args.max_files:
+        pipeline_cmd += ["--max-files", args.max_files]
+    n_files = args.max_files or 5000
+    steps_before = [
+        Step("data", "data pipeline: read, filter, deduplicate, parse into (summary, code) pairs, write Parquet + report",
+             pipeline_cmd, _has(data / "manifest.json"), estimate_s=30 + 0.12 * n_files),
+        Step("tokenizer", f"train a byte-level BPE tokenizer ({args.vocab_size} tokens) on the files table",
+             _py("trainer", "tokenizer", "--data", data / "files", "--vocab-size", args.vocab_size, "--out", tok),
+             _has(tok / "tokenizer.json"), estimate_s=30),
+    ]
+    n = 6
+    for i, step in enumerate(steps_before, 1):
+        _run_step(i, n, step, env, log)
+
+    reserve_s = 150.0  # export + evaluation + reports
+    s1, s2 = _stage_seconds(budget_s, time.monotonic() - t0, reserve_s)
+    steps_after = [
+        Step("stage1", f"stage 1 pretraining of a '{args.size}' encoder (masked LM + identifier deobfuscation) "
+                       f"for {_fmt_duration(s1)}",
+             _py("trainer", "pretrain", "--data", data / "files", "--tokenizer", tok, "--size", args.size,
+                 "--seq-len", args.seq_len, "--batch-size", args.batch_size, "--max-steps", 100000,
+                 "--max-minutes", f"{s1 / 60:.2f}", "--out", stage1),
+             _has(stage1 / "checkpoints" / "latest"), estimate_s=s1 + 20),
+        Step("export", "export the stage-1 checkpoint as a Hugging Face model folder",
+             _py("trainer", "export", "--checkpoint", stage1, "--out", model1),
+             _has(model1 / "config.json"), estimate_s=20),
+        Step("stage2", f"stage 2 contrastive training on (summary, code_hard) pairs from the stage-1 model "
+                       f"for {_fmt_duration(s2)}",
+             _py("trainer", "contrastive", "--data", data / "pairs", "--init", model1, "--batch-size", args.batch_size,
+                 "--max-steps", 100000, "--max-minutes", f"{s2 / 60:.2f}", "--out", stage2),
+             _has(stage2 / "model" / "config.json"), estimate_s=s2 + 20),
+        Step("evaluate", "evaluate: held-out pair retrieval (summary -> code_hard, MRR) against BM25"
+                         + (" and CoSQA" if cosqa else ""),
+             _py("trainer", "evaluate", "--model", stage2 / "model", "--pairs", data / "pairs", "--split", "test",
+                 "--bm25", *(["--cosqa", cosqa] if cosqa else []), "--json", eval_json),
+             _has(eval_json), estimate_s=60),
+    ]
+    for i, step in enumerate(steps_after, len(steps_before) + 1):
+        _run_step(i, n, step, env, log)
+
+    from trainer.report import write_training_report
+
+    reports = []
+    for run_dir, ev in ((stage1, None), (stage2, eval_json)):
+        if (run_dir / "metrics.jsonl").exists():
+            reports.append(write_training_report(str(run_dir), str(ev) if ev else None))
+
+    total = time.monotonic() - t0
+    log("\n=== done in " + _fmt_duration(total))
+    log("where everything is:")
+    for label, path in (("data (Parquet shards + manifest)", data), ("data-quality report", data / "report.html"),
+                        ("tokenizer", tok), ("stage-1 run", stage1), ("stage-1 model", model1),
+                        ("stage-2 run (model in ./model)", stage2), ("evaluation", eval_json),
+                        *(("training report", Path(p)) for p in reports)):
+        log(f"  {label:<34} {path}")
+    log("\nresults:")
+    log(results_table(out))
+    return 0
