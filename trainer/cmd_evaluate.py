@@ -1,0 +1,81 @@
+"""`python -m trainer evaluate`: CoSQA, held-out pair retrieval and code-to-code MAP for one or more
+models and BM25, through the same code. Prints a table (metric, convention) and writes JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from trainer.errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", action="append", default=[], help="local model folder (repeatable; 'minilm' = the packaged MiniLM)")
+    p.add_argument("--baseline-model", action="append", default=[], help="more model folders evaluated the same way")
+    p.add_argument("--bm25", action="store_true", help="also evaluate BM25 (bm25s) over code tokens")
+    p.add_argument("--cosqa", help="folder with cosqa-retrieval-dev-500.json and code_idx_map.txt")
+    p.add_argument("--pairs", help="the pipeline's OUT/pairs folder (held-out retrieval and code-to-code MAP)")
+    p.add_argument("--split", default="test", help="split of --pairs to evaluate (default test)")
+    p.add_argument("--max-queries", type=int, default=None, help="evaluate only the first N queries of each task (pool unchanged)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--query-max-len", type=int, default=64)
+    p.add_argument("--code-max-len", type=int, default=256)
+    p.add_argument("--json", help="write the results here")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def evaluate_all(args) -> dict:
+    from trainer.evaluation.cosqa import evaluate_cosqa
+    from trainer.evaluation.pairs_eval import evaluate_code_to_code, evaluate_pair_retrieval, load_split
+    from trainer.evaluation.retrievers import BM25Retriever, DenseRetriever
+
+    models = list(args.model) + list(args.baseline_model)
+    if not models and not args.bm25:
+        raise UserError("nothing to evaluate: pass --model MODEL (repeatable) and/or --bm25")
+    if not args.cosqa and not args.pairs:
+        raise UserError("no task: pass --cosqa DIR and/or --pairs DIR")
+    rows = load_split(args.pairs, args.split) if args.pairs else None
+    results: dict = {"split": args.split if args.pairs else None, "systems": {}}
+    systems = [("bm25", None)] if args.bm25 else []
+    systems += [(m, m) for m in models]
+    for name, model in systems:
+        retriever = BM25Retriever() if model is None else DenseRetriever(
+            model, batch_size=args.batch_size, query_max_len=args.query_max_len, doc_max_len=args.code_max_len,
+            progress=not args.no_progress)
+        out: dict = {}
+        if args.cosqa:
+            out["cosqa"] = evaluate_cosqa(retriever, args.cosqa, args.max_queries)
+        if rows is not None:
+            out["pairs_summary_to_code_hard"] = evaluate_pair_retrieval(retriever, rows, "code_hard", args.max_queries)
+            out["pairs_summary_to_code"] = evaluate_pair_retrieval(retriever, rows, "code", args.max_queries)
+            out["code_to_code"] = evaluate_code_to_code(retriever, rows, args.max_queries)
+        results["systems"][name] = out
+    return results
+
+
+def format_table(results: dict) -> str:
+    lines, conventions = [], {}
+    header = f"{'system':<40} {'task':<28} {'metric':<10} {'value':>8}  {'queries':>7} {'pool':>6}"
+    lines += [header, "-" * len(header)]
+    for system, tasks in results["systems"].items():
+        for task, r in tasks.items():
+            conventions[task] = r["convention"]
+            for metric in ("mrr", "recall@1", "recall@10", "map"):
+                if metric in r:
+                    v = r[metric]
+                    value = "n/a" if v is None else f"{v:.4f}"
+                    lines.append(f"{system[-40:]:<40} {task:<28} {metric:<10} {value:>8}  {r.get('queries', ''):>7} {r.get('pool', ''):>6}")
+    lines.append("")
+    lines.append("conventions:")
+    for task, text in conventions.items():
+        lines.append(f"  {task}: {text}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    results = evaluate_all(args)
+    print(format_table(results))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
