@@ -257,7 +257,13 @@ def _table4(manifest: dict[str, Any]) -> dict[str, dict[str, int]] | None:
 
 def _summary_section(manifest: dict[str, Any], totals: dict[str, int]) -> str:
     options = manifest.get("options", {})
-    rows = [[k, json.dumps(v, default=str) if not isinstance(v, str) else v] for k, v in sorted(options.items())]
+    flat: dict[str, Any] = {}
+    for k, v in options.items():  # one level of nesting, e.g. {"pipeline": {...}, "beam": {...}}
+        if isinstance(v, dict) and v:
+            flat.update({f"{k}.{k2}": v2 for k2, v2 in v.items()})
+        else:
+            flat[k] = v
+    rows = [[k, json.dumps(v, default=str) if not isinstance(v, str) else v] for k, v in sorted(flat.items())]
     shard_rows = [[t, n] for t, n in totals.items()]
     return (
         f'<p class="muted">schema version {_e(manifest.get("schema_version"))}; report written '

@@ -3,7 +3,7 @@
 What it runs, each step as a subprocess of the real command-line tools (the exact command is
 printed, so every step can be re-run alone):
 
-    1. data        python -m pipeline --output DIR/data [--max-files N]
+    1. data        python -m pipeline --output DIR/data [--max-files-per-tree N]
     2. tokenizer   python -m trainer tokenizer --data DIR/data/files --out DIR/tokenizer
     3. stage 1     python -m trainer pretrain  ... --out DIR/stage1        (bounded by time)
     4. export      python -m trainer export --checkpoint DIR/stage1 --out DIR/stage1-model
@@ -173,6 +173,31 @@ def _find_mrr(data: Any, path: str = "") -> list[tuple[str, float]]:
     return found
 
 
+def _eval_lines(data: dict) -> list[str]:
+    """MRR per task (rows) and system (columns) from `trainer evaluate`'s JSON."""
+    systems = data.get("systems") if isinstance(data, dict) else None
+    if not isinstance(systems, dict) or not systems:
+        return ["evaluation (MRR):"] + [f"  {k:<48} {v:.4f}" for k, v in _find_mrr(data)]
+    names = list(systems)
+    short = {n: ("BM25" if n == "bm25" else ("demo model" if n.rstrip("/").endswith("stage2/model") else Path(n).name))
+             for n in names}
+    tasks: dict[str, None] = {}
+    for per_task in systems.values():
+        for task in per_task:
+            tasks.setdefault(task, None)
+    lines = [f"evaluation (split {data.get('split')}; conventions in eval.json):",
+             f"  {'task':<30} {'metric':<6} " + " ".join(f"{short[n]:>12}" for n in names)]
+    for task in tasks:
+        metric = "map" if any("map" in systems[n].get(task, {}) for n in names) and not any(
+            "mrr" in systems[n].get(task, {}) for n in names) else "mrr"
+        cells = []
+        for n in names:
+            value = systems[n].get(task, {}).get(metric)
+            cells.append(f"{value:>12.4f}" if isinstance(value, (int, float)) else f"{'n/a':>12}")
+        lines.append(f"  {task:<30} {metric:<6} " + " ".join(cells))
+    return lines
+
+
 def results_table(out: Path) -> str:
     """The final table: counts per stage, Table-4 totals, losses and MRR rows."""
     lines = []
@@ -194,9 +219,7 @@ def results_table(out: Path) -> str:
     lines.append(f"  stage 2 loss (contrastive)          {_loss_summary(out / 'stage2')}")
     eval_path = out / "eval.json"
     if eval_path.exists():
-        lines.append("evaluation (MRR; conventions in eval.json):")
-        for key, value in _find_mrr(json.loads(eval_path.read_text())):
-            lines.append(f"  {key:<48} {value:.4f}")
+        lines.extend(_eval_lines(json.loads(eval_path.read_text())))
     return "\n".join(lines)
 
 
@@ -231,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
     for pattern in args.input or ():
         pipeline_cmd += ["--input", pattern]
     if args.max_files:
-        pipeline_cmd += ["--max-files", args.max_files]
+        pipeline_cmd += ["--max-files-per-tree", args.max_files]
     n_files = args.max_files or 5000
     steps_before = [
         Step("data", "data pipeline: read, filter, deduplicate, parse into (summary, code) pairs, write Parquet + report",

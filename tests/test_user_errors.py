@@ -1,0 +1,96 @@
+"""Errors a user will hit end with one clear sentence saying what to do, never a traceback.
+
+Every case runs the real command line in a subprocess (`python -m pipeline`, `python -m trainer`)
+and checks: a non-zero exit, no "Traceback" anywhere in stderr, and a last stderr line that is a
+single sentence (`error: ...`, one line, no second sentence after a full stop) naming the fix.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+           PYTHONUNBUFFERED="1")
+
+DOC_PY = '''def add_numbers(left, right):
+    """Add two numbers together and return their sum to the caller."""
+    total = left + right
+    total = total * 1
+    return total
+'''
+
+
+def _run(args: list[str], env: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=REPO,
+                          env=env or ENV, timeout=timeout)
+
+
+def assert_one_sentence(proc: subprocess.CompletedProcess, *fragments: str) -> str:
+    """The process failed with one clear sentence containing every fragment (case-insensitive)."""
+    assert proc.returncode != 0, f"expected a failure, got exit 0:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    assert "Traceback" not in proc.stderr, f"traceback shown to the user:\n{proc.stderr[-4000:]}"
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert lines, f"no message on stderr (stdout: {proc.stdout[-1000:]})"
+    last = lines[-1].strip()
+    assert last.lower().startswith("error:"), f"last stderr line is not an error sentence: {last!r}\n{proc.stderr[-3000:]}"
+    message = last[len("error:"):].strip()
+    # one sentence: no full stop followed by another sentence
+    assert not re.search(r"[.!?]\s+[A-Z]", message), f"more than one sentence: {message!r}"
+    for fragment in fragments:
+        assert fragment.lower() in message.lower(), f"{fragment!r} not in {message!r}"
+    return message
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tree") / "proj"
+    root.mkdir()
+    (root / "mod.py").write_text(DOC_PY)
+    return root
+
+
+# ---------------------------------------------------------------------------------------------
+# pipeline
+
+
+def test_missing_grammar_package(tree: Path, tmp_path: Path):
+    # Shadow the installed grammar with a module whose import fails, as on a machine without it.
+    shadow = tmp_path / "shadow" / "tree_sitter_python"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named tree_sitter_python (simulated)')\n")
+    env = dict(ENV, PYTHONPATH=os.pathsep.join([str(tmp_path / "shadow"), ENV.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    proc = _run(["pipeline", "--input", str(tree), "--output", str(tmp_path / "out")], env=env)
+    assert_one_sentence(proc, "pip install tree-sitter-python")
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_output_folder_not_empty(tree: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    proc = _run(["pipeline", "--input", str(tree), "--output", str(out)])
+    assert_one_sentence(proc, "not empty", "--overwrite")
+    assert (out / "precious.txt").read_text() == "keep me"
+
+
+def test_input_glob_matches_nothing(tmp_path: Path):
+    pattern = str(tmp_path / "nowhere" / "*.parquet")
+    proc = _run(["pipeline", "--input", pattern, "--output", str(tmp_path / "out")])
+    assert_one_sentence(proc, "matches no file")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_demo_refuses_a_foreign_non_empty_folder(tmp_path: Path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "thesis.tex").write_text("\\begin{document}")
+    proc = _run(["trainer", "demo", "--out", str(out)])
+    assert_one_sentence(proc, "not empty", "new or empty folder")
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.tex"]
