@@ -1,0 +1,77 @@
+"""`python -m pipeline --input ... --output OUT [Beam options]`: the data pipeline's CLI.
+
+Prints a UserError as one line (exit status 2), and on success a summary of what each stage
+kept and dropped, the Beam counters, and where the output is.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from .errors import UserError
+
+
+def _help() -> str:
+    from .options import CodesageOptions
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="Read code (The Stack Parquet, JSONL, source trees; default: this Python's standard library), "
+                    "filter, deduplicate, parse, and write sharded Parquet + manifest.json + report.html.",
+        epilog="Every Apache Beam option is accepted too and passed to the runner unchanged, e.g. "
+               "--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing, "
+               "or Dataflow's --runner=DataflowRunner --project=... --region=... --temp_location=gs://... "
+               "See docs/pipeline.md.",
+    )
+    CodesageOptions._add_argparse_args(parser)
+    return parser.format_help()
+
+
+def _user_error(exc: BaseException) -> UserError | None:
+    """The UserError behind `exc` (runners wrap exceptions raised inside the job), if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, UserError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        print(_help())
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pipeline").setLevel(logging.INFO)
+    from .run import run
+
+    try:
+        result = run(argv)
+    except KeyboardInterrupt:
+        print("interrupted; the output folder was not changed", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        user = _user_error(exc)
+        if user is None:
+            raise
+        print(f"error: {user}", file=sys.stderr)
+        return 2
+    print(f"pipeline finished in {result.seconds:.1f} s")
+    for line in result.summary:
+        print(f"  {line}")
+    if result.counters:
+        print("Beam counters:")
+        for line in result.counters:
+            print(f"  {line}")
+    shards = result.manifest.shards
+    print(f"output: {result.out_dir} ({len(shards)} shards; manifest.json"
+          + (f"; report {result.report}" if result.report else "") + ")")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Readers: turn `--input` into one PCollection of file records plus `read` reject rows.
+
+What a pattern is decides the reader (`resolve_inputs`):
+    a folder holding data/<lang>/*.parquet, or *.parquet files      -> The Stack Parquet reader
+    *.jsonl / *.jsonl.gz / *.ndjson / *.json files                  -> JSONL reader
+    any other folder                                                -> source tree reader
+    a single source file (extension known to a language spec)       -> source tree of one file
+    no --input at all                                               -> this interpreter's stdlib
+Patterns may be globs, repeated or comma-separated; local paths use the OS, other schemes
+(gs://, s3://, ...) go through Beam FileSystems. A pattern matching nothing is a UserError.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+from typing import Iterable, Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from ..errors import UserError
+from ..filtering import REJECTED_TAG
+from ..languages import language_for_path
+from .jsonl import ReadJsonlFile, is_jsonl
+from .parquet import ParquetPart, ReadParquetPart, plan_parquet
+from .tree import DEFAULT_MAX_READ_BYTES, ReadTreeFile, TreeSource, list_tree, stdlib_source, tree_source
+
+__all__ = [
+    "InputPlan", "ReadInputs", "resolve_inputs", "split_patterns", "ParquetPart", "TreeSource",
+    "stdlib_source", "tree_source", "DEFAULT_MAX_READ_BYTES",
+]
+
+_GLOB_CHARS = set("*?[")
+
+
+@dataclasses.dataclass(frozen=True)
+class InputPlan:
+    parquet: tuple[ParquetPart, ...] = ()
+    jsonl: tuple[str, ...] = ()
+    trees: tuple[TreeSource, ...] = ()
+
+    def describe(self) -> dict:
+        return {
+            "parquet_files": len({p.path for p in self.parquet}),
+            "parquet_row_groups": len(self.parquet),
+            "jsonl_files": len(self.jsonl),
+            "trees": [t.root for t in self.trees],
+        }
+
+
+def split_patterns(values: Sequence[str] | None) -> list[str]:
+    """['a,b', 'c'] -> ['a', 'b', 'c'] (repeatable and comma-separated --input)."""
+    out = []
+    for value in values or ():
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return out
+
+
+def _is_remote(pattern: str) -> bool:
+    return "://" in pattern and not pattern.startswith("file://")
+
+
+def _match(pattern: str) -> list[str]:
+    if _is_remote(pattern):
+        try:
+            result = FileSystems.match([pattern])[0]
+        except Exception as exc:  # BeamIOError, missing filesystem plugin (e.g. gcsfs not installed)
+            raise UserError(f"--input {pattern} could not be listed ({exc}); check the path and credentials") from None
+        return sorted(m.path for m in result.metadata_list)
+    local = pattern[len("file://"):] if pattern.startswith("file://") else pattern
+    local = os.path.expanduser(local)
+    if not (_GLOB_CHARS & set(local)):
+        return [local] if os.path.exists(local) or os.path.islink(local) else []
+    return sorted(glob.glob(local, recursive=True))
+
+
+def _stack_layout(folder: str) -> list[str]:
+    """Parquet files of a folder in The Stack's layout (data/<lang>/*.parquet, or <folder>/*.parquet)."""
+    sep = "/" if _is_remote(folder) else os.sep
+    base = folder.rstrip("/" + os.sep)
+    for pattern in (f"{base}{sep}data{sep}*{sep}*.parquet", f"{base}{sep}*{sep}*.parquet", f"{base}{sep}*.parquet"):
+        found = _match(pattern)
+        if found:
+            return found
+    return []
+
+
+def resolve_inputs(
+    patterns: Iterable[str] | None,
+    languages: tuple[str, ...] | None = None,
+    max_files_per_tree: int | None = None,
+) -> InputPlan:
+    """Classify every --input pattern; raises UserError for patterns that match nothing usable."""
+    patterns = list(patterns or ())
+    if not patterns:
+        return InputPlan(trees=(stdlib_source(max_files_per_tree),))
+    parquet: list[str] = []
+    jsonl: list[str] = []
+    trees: list[TreeSource] = []
+    loose: dict[str, list[str]] = {}
+    for pattern in patterns:
+        matches = _match(pattern)
+        if not matches and _is_remote(pattern) and not (_GLOB_CHARS & set(pattern)):
+            matches = _stack_layout(pattern)
+        if not matches:
+            raise UserError(f"--input {pattern} matches no file or folder; check the path or glob")
+        for path in matches:
+            if not _is_remote(path) and os.path.isdir(path):
+                stack = _stack_layout(path)
+                if stack:
+                    parquet.extend(stack)
+                else:
+                    trees.append(tree_source(path, max_files_per_tree))
+            elif path.lower().endswith(".parquet"):
+                parquet.append(path)
+            elif is_jsonl(path):
+                jsonl.append(path)
+            elif language_for_path(path) is not None and not _is_remote(path):
+                folder, name = os.path.split(os.path.realpath(path))
+                loose.setdefault(folder, []).append(name)
+            elif len(matches) == 1:
+                raise UserError(
+                    f"--input {path} is neither a folder, a .parquet, a .jsonl nor a source file of a known "
+                    "language; pass The Stack's folder, Parquet or JSONL files, or a source tree"
+                )
+    for folder, names in sorted(loose.items()):
+        trees.append(TreeSource(root=folder, repo=os.path.basename(folder), files=tuple(sorted(set(names)))))
+    plan = InputPlan(
+        parquet=tuple(plan_parquet(sorted(set(parquet)), languages)),
+        jsonl=tuple(sorted(set(jsonl))),
+        trees=tuple(trees),
+    )
+    if not (plan.parquet or plan.jsonl or plan.trees):
+        raise UserError(
+            f"--input {', '.join(patterns)} holds no file of the selected languages "
+            f"({', '.join(languages or ())}); check --languages"
+        )
+    return plan
+
+
+class ReadInputs(beam.PTransform):
+    """PBegin -> {"records": file records, "rejected": `read` reject rows}."""
+
+    def __init__(self, plan: InputPlan, languages: tuple[str, ...] | None = None,
+                 max_read_bytes: int = DEFAULT_MAX_READ_BYTES, label: str | None = None):
+        super().__init__(label)
+        self._plan = plan
+        self._languages = languages
+        self._max_read_bytes = max_read_bytes
+
+    def expand(self, pbegin):
+        records, rejected = [], []
+
+        def collect(outputs):
+            records.append(outputs["records"])
+            rejected.append(outputs[REJECTED_TAG])
+
+        if self._plan.parquet:
+            collect(
+                pbegin
+                | "ParquetParts" >> beam.Create(list(self._plan.parquet), reshuffle=True)
+                | "ReadParquet" >> beam.ParDo(ReadParquetPart(self._languages)).with_outputs(REJECTED_TAG, main="records")
+            )
+        if self._plan.jsonl:
+            collect(
+                pbegin
+                | "JsonlFiles" >> beam.Create(list(self._plan.jsonl), reshuffle=True)
+                | "ReadJsonl" >> beam.ParDo(ReadJsonlFile(self._languages)).with_outputs(REJECTED_TAG, main="records")
+            )
+        if self._plan.trees:
+            languages = self._languages
+            collect(
+                pbegin
+                | "Trees" >> beam.Create(list(self._plan.trees))
+                | "ListTrees" >> beam.FlatMap(list_tree, languages)
+                | "SpreadFiles" >> beam.Reshuffle()
+                | "ReadFiles" >> beam.ParDo(ReadTreeFile(self._max_read_bytes)).with_outputs(REJECTED_TAG, main="records")
+            )
+        return {
+            "records": records | "AllRecords" >> beam.Flatten(),
+            "rejected": rejected | "AllReadRejects" >> beam.Flatten(),
+        }

@@ -1,0 +1,176 @@
+"""The Stack v1 Parquet layout (`data/<lang>/*.parquet`) and any Parquet with the same columns.
+
+Planning (at pipeline construction, on the launcher) reads each file's footer through Beam
+FileSystems, so `gs://` / `s3://` work, and yields one `ParquetPart` per (file, row group); the
+job then reads the parts in parallel. Only the columns the contract needs are read:
+
+    contract   The Stack column (fallback: the contract name)
+    id         hexsha                  (else the git blob sha1 of content)
+    lang       lang                    (else the data/<lang> directory name)
+    repo       max_stars_repo_name     (repo)
+    path       max_stars_repo_path     (path)
+    licenses   max_stars_repo_licenses (licenses)
+    stars      max_stars_count         (stars)
+    content    content                 required: a file without it is a UserError
+
+A footer that cannot be read is a UserError naming the file; a row group that fails to decode
+mid-job becomes one counted `read` reject naming the file and row group (the job goes on).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import posixpath
+from typing import Iterable
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from ..errors import UserError
+from ..filtering import REJECTED_TAG
+from ..languages import canonical_key
+from .common import decode_strict, make_record, read_reject
+
+# contract key -> candidate column names, first present wins
+COLUMN_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "id": ("hexsha", "id"),
+    "lang": ("lang",),
+    "repo": ("max_stars_repo_name", "repo"),
+    "path": ("max_stars_repo_path", "path"),
+    "licenses": ("max_stars_repo_licenses", "licenses"),
+    "stars": ("max_stars_count", "stars"),
+    "content": ("content",),
+}
+BATCH_ROWS = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class ParquetPart:
+    """One row group of one Parquet file: the unit of parallel reading."""
+
+    path: str
+    row_group: int
+    num_rows: int
+    dir_lang: str | None                    # language implied by data/<lang>/, if any
+    columns: tuple[tuple[str, str], ...]    # (contract key, column name) pairs to read
+
+
+def dir_language(path: str) -> str | None:
+    """Canonical key of the directory holding `path` (The Stack's data/<lang>/), or None."""
+    parent = posixpath.basename(posixpath.dirname(path.replace("\\", "/")))
+    return canonical_key(parent) if parent else None
+
+
+def _open(path: str):
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def _plan_file(path: str) -> list[ParquetPart]:
+    try:
+        with _open(path) as fh:
+            meta = pq.ParquetFile(fh).metadata
+            schema = meta.schema.to_arrow_schema()
+    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for corrupt or missing files
+        raise UserError(f"cannot read the Parquet file {path} ({exc}); fix or remove it from --input") from None
+    names = set(schema.names)
+    if "content" not in names:
+        raise UserError(
+            f"the Parquet file {path} has no `content` column (columns: {', '.join(schema.names)}); "
+            "pass The Stack's layout or a table with `content` and `path` columns"
+        )
+    columns = []
+    for key, candidates in COLUMN_CANDIDATES.items():
+        for name in candidates:
+            if name in names:
+                columns.append((key, name))
+                break
+    dir_lang = dir_language(path)
+    return [
+        ParquetPart(path, i, meta.row_group(i).num_rows, dir_lang, tuple(columns))
+        for i in range(meta.num_row_groups)
+    ]
+
+
+def plan_parquet(paths: Iterable[str], languages: tuple[str, ...] | None, threads: int = 16) -> list[ParquetPart]:
+    """Footers of `paths` -> parts, skipping files whose data/<lang>/ directory is not selected."""
+    selected = []
+    for path in paths:
+        lang = dir_language(path)
+        if languages is not None and lang is not None and lang not in languages:
+            continue
+        selected.append(path)
+    # Footer reads are latency-bound on object stores; a few threads hide it.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(threads, len(selected) or 1))) as pool:
+        planned = list(pool.map(_plan_file, selected))
+    return [part for parts in planned for part in parts]
+
+
+class ReadParquetPart(beam.DoFn):
+    """ParquetPart -> file records (main) and `read` reject rows (REJECTED_TAG)."""
+
+    def __init__(self, languages: tuple[str, ...] | None):
+        self._languages = frozenset(languages) if languages else None
+
+    def setup(self):
+        self._read = Metrics.counter("codesage", "read.records")
+        self._rejected = Metrics.counter("codesage", "read.rejected")
+        self._unselected = Metrics.counter("codesage", "read.not_selected_language")
+
+    def process(self, part: ParquetPart):
+        keys = dict(part.columns)
+        try:
+            with _open(part.path) as fh:
+                batches = pq.ParquetFile(fh).iter_batches(
+                    batch_size=BATCH_ROWS, row_groups=[part.row_group], columns=[c for _, c in part.columns]
+                )
+                for batch in batches:
+                    yield from self._rows(part, keys, batch)
+        except (OSError, pa.ArrowException) as exc:
+            self._rejected.inc()
+            yield beam.pvalue.TaggedOutput(
+                REJECTED_TAG,
+                read_reject(
+                    id=None, lang=part.dir_lang, path=f"{part.path}#row_group={part.row_group}",
+                    reason=f"corrupt_parquet_row_group: {type(exc).__name__}",
+                ),
+            )
+
+    def _rows(self, part: ParquetPart, keys: dict[str, str], batch: pa.RecordBatch):
+        cols = {key: batch.column(name) for key, name in keys.items()}
+        # Content goes through bytes so that invalid UTF-8 in one row rejects that row only.
+        content = cols.pop("content")
+        if not pa.types.is_binary(content.type) and not pa.types.is_large_binary(content.type):
+            content = content.cast(pa.large_binary() if pa.types.is_large_string(content.type) else pa.binary())
+        values = {key: col.to_pylist() for key, col in cols.items()}
+        raw_contents = content.to_pylist()
+        for i, raw in enumerate(raw_contents):
+            row = {key: vals[i] for key, vals in values.items()}
+            given_lang = row.get("lang")
+            lang = canonical_key(given_lang) if given_lang else None
+            lang = lang or part.dir_lang
+            if self._languages is not None and lang is not None and lang not in self._languages:
+                self._unselected.inc()
+                continue
+            reason = None
+            text = None
+            if raw is None:
+                reason = "missing_content"
+            elif lang is None:
+                reason = f"unknown_language:{given_lang}"
+            else:
+                text, reason = decode_strict(raw)
+            if reason is not None:
+                self._rejected.inc()
+                yield beam.pvalue.TaggedOutput(
+                    REJECTED_TAG, read_reject(id=row.get("id"), lang=lang, path=row.get("path"), reason=reason)
+                )
+                continue
+            self._read.inc()
+            yield make_record(
+                id=row.get("id"), lang=lang, repo=row.get("repo"), path=row.get("path"),
+                licenses=row.get("licenses"), content=text, stars=row.get("stars"),
+            )

@@ -1,0 +1,260 @@
+"""The whole Beam job: read -> filter -> exact dedup -> near dedup -> split -> parse -> write.
+
+`build(p, settings, staging)` adds every stage to pipeline `p` and returns the PCollections
+(tests use it with TestPipeline); `run(argv)` is the CLI: parse flags, check the output folder,
+plan the inputs, run the job, move the output into place atomically (manifest last), write the
+report and return the summary.
+
+Every stage's drops go to one `rejected` PCollection; counts per (stage, language) and per
+(stage, reason) are computed from the data inside the job (not only from metrics).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any, Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from .counts import CountByStageAndLang, CountRejected, counter_lines, nest_counts, summary_lines
+from .dedup import ExactDedup, NearDedup, file_rank, params_from_options
+from .dedup.lsh import describe as describe_lsh
+from .errors import UserError
+from .filtering import ApplyFilters, REJECTED_TAG
+from .filters import build_filters
+from .languages import UnknownLanguageError, parse_language_list
+from .options import CodesageOptions, filter_config, options_dict
+from .parse import ParseFiles, parse_config_from_options
+from .readers import InputPlan, ReadInputs, resolve_inputs, split_patterns
+from .split import split_for
+from .write import WriteMeta, WriteTable, check_output, discard_staging, finalize, read_meta, staging_dir_for
+
+log = logging.getLogger("pipeline")
+LARGEST_CLUSTERS = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything `build` needs, resolved from the flags (picklable, no Beam objects)."""
+
+    plan: InputPlan
+    languages: tuple[str, ...] | None
+    max_read_bytes: int
+    filters: Any                 # FilterConfig
+    dedup: Any                   # NearDedupParams
+    parse: Any                   # ParseConfig
+    valid_fraction: float
+    test_fraction: float
+    split_seed: str
+    num_shards: int | None
+    target_shard_bytes: int
+
+
+def settings_from_options(options: PipelineOptions) -> Settings:
+    opts = options.view_as(CodesageOptions)
+    try:
+        languages = parse_language_list(opts.languages)
+    except UnknownLanguageError as exc:
+        raise UserError(str(exc)) from None
+    for name in ("valid_fraction", "test_fraction"):
+        value = getattr(opts, name)
+        if not 0 <= value < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
+    if opts.valid_fraction + opts.test_fraction >= 1:
+        raise UserError("--valid-fraction plus --test-fraction must be below 1 so that some data is left to train on")
+    if opts.target_shard_mb <= 0:
+        raise UserError(f"--target-shard-mb must be positive, got {opts.target_shard_mb}")
+    plan = resolve_inputs(split_patterns(opts.input), languages, opts.max_files_per_tree)
+    return Settings(
+        plan=plan,
+        languages=languages,
+        max_read_bytes=opts.max_read_bytes,
+        filters=filter_config(opts),
+        dedup=params_from_options(opts),
+        parse=parse_config_from_options(opts),
+        valid_fraction=opts.valid_fraction,
+        test_fraction=opts.test_fraction,
+        split_seed=opts.split_seed,
+        num_shards=opts.num_shards,
+        target_shard_bytes=int(opts.target_shard_mb * 2**20),
+    )
+
+
+def add_split(record: dict, valid_fraction: float, test_fraction: float, seed: str) -> dict:
+    out = dict(record)
+    out["split"] = split_for(record["cluster_id"], valid_fraction, test_fraction, seed)
+    return out
+
+
+def _histogram(items: list) -> dict[str, int]:
+    return {str(size): int(n) for size, n in sorted(items)}
+
+
+def _largest(items: list) -> list[dict]:
+    top = items[0] if items else []
+    return [
+        {"cluster_id": c["cluster_id"], "lang": c.get("lang"), "size": int(c["size"]), "path": c.get("path")}
+        for c in top
+    ]
+
+
+def _cluster_order(cluster: dict) -> tuple:
+    return (int(cluster["size"]), str(cluster["cluster_id"]))
+
+
+def build(p: beam.Pipeline, settings: Settings, staging: str) -> dict[str, Any]:
+    """Add the whole job to `p`, writing shards and _meta/*.json into `staging`.
+
+    Returns the main PCollections by name (records, filtered, exact, near, split, files, pairs,
+    rejected, stats) so that tests can assert on any stage.
+    """
+    read = p | "Read" >> ReadInputs(settings.plan, settings.languages, settings.max_read_bytes)
+    filtered = read["records"] | "Filter" >> ApplyFilters(build_filters(settings.filters), stage="filter")
+    exact = filtered["kept"] | "ExactDedup" >> ExactDedup(text_key="content", rank_fn=file_rank, stage="exact_dedup")
+    near = exact["kept"] | "NearDedup" >> NearDedup(
+        settings.dedup, text_key="content", rank_fn=file_rank, stage="near_dedup", annotate=True
+    )
+    with_split = near["kept"] | "AssignSplit" >> beam.Map(
+        add_split, settings.valid_fraction, settings.test_fraction, settings.split_seed
+    )
+    parsed = with_split | "Parse" >> ParseFiles(settings.parse)
+    files, pairs = parsed["files"], parsed["pairs"]
+    rejected = (
+        read["rejected"], filtered[REJECTED_TAG], exact["rejected"], near["rejected"], parsed["rejected"]
+    ) | "AllRejected" >> beam.Flatten()
+
+    # shards
+    target = settings.target_shard_bytes
+    shard_infos = (
+        files | "WriteFiles" >> WriteTable("files", staging, settings.num_shards, target),
+        pairs | "WritePairs" >> WriteTable("pairs", staging, settings.num_shards, target),
+        rejected | "WriteRejected" >> WriteTable("rejected", staging, None, target),
+    ) | "AllShards" >> beam.Flatten()
+    shard_infos | "ShardsMeta" >> WriteMeta("shards", staging)
+
+    # counts from the data
+    stage_counts = p | "CountStages" >> CountByStageAndLang({
+        "read": read["records"],
+        "filter_kept": filtered["kept"],
+        "exact_dedup_kept": exact["kept"],
+        "near_dedup_kept": near["kept"],
+        "files": files,
+        "pairs": pairs,
+    })
+    rejected_counts = rejected | "CountRejected" >> CountRejected()
+    (
+        (stage_counts, rejected_counts["by_lang"])
+        | "AllCounts" >> beam.Flatten()
+        | "CountsMeta" >> WriteMeta("counts", staging, finish=nest_counts)
+    )
+    rejected_counts["by_reason"] | "ReasonsMeta" >> WriteMeta("reasons", staging, finish=nest_counts)
+    (
+        near["kept"]
+        | "ClusterSize" >> beam.Map(lambda r: int(r["cluster_size"]))
+        | "CountClusterSizes" >> beam.combiners.Count.PerElement()
+        | "HistogramMeta" >> WriteMeta("cluster_sizes", staging, finish=_histogram)
+    )
+    (
+        near["clusters"]
+        | "LargestClusters" >> beam.combiners.Top.Of(LARGEST_CLUSTERS, key=_cluster_order)
+        | "LargestMeta" >> WriteMeta("largest_clusters", staging, finish=_largest)
+    )
+    parsed["stats"] | "StatsMeta" >> WriteMeta("parse_stats", staging)
+    return {
+        "records": read["records"], "read_rejected": read["rejected"], "filtered": filtered["kept"],
+        "exact": exact["kept"], "near": near["kept"], "clusters": near["clusters"], "split": with_split,
+        "files": files, "pairs": pairs, "rejected": rejected, "stats": parsed["stats"],
+    }
+
+
+def table4(counts: dict[str, dict[str, int]], stats: list) -> dict[str, dict[str, int]]:
+    """The paper's Table 4 shape per language: files, functions, functions_with_docs, pairs."""
+    table: dict[str, dict[str, int]] = {}
+    langs = set(counts.get("files", {})) | {lang for _, lang, _ in stats}
+    for lang in sorted(langs):
+        table[lang] = {"files": int(counts.get("files", {}).get(lang, 0)), "functions": 0,
+                       "functions_with_docs": 0, "pairs": int(counts.get("pairs", {}).get(lang, 0))}
+    for metric, lang, count in stats:
+        if metric in ("functions", "functions_with_docs"):
+            table[lang][metric] += int(count)
+    return table
+
+
+@dataclasses.dataclass
+class RunResult:
+    out_dir: str
+    manifest: Any
+    report: str | None
+    seconds: float
+    summary: list[str]
+    counters: list[str]
+
+
+def _reject_unknown_flags(argv: Sequence[str]) -> None:
+    """Our flags use dashes; an unknown dashed flag is a typo of ours, not a runner option."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    seen = {}
+    for cls in PipelineOptions.__subclasses__():
+        seen.setdefault(str(cls), cls)
+    for cls in seen.values():
+        cls._add_argparse_args(parser)
+    _, unknown = parser.parse_known_args(list(argv))
+    for arg in unknown:
+        name = arg.split("=", 1)[0]
+        if name.startswith("--") and "-" in name[2:]:
+            raise UserError(f"unknown option {name}; run `python -m pipeline --help` for the list of options")
+        if name.startswith("--"):
+            log.warning("passing %s to the runner unchanged (not a known Beam or pipeline option)", name)
+
+
+def run(argv: Sequence[str]) -> RunResult:
+    argv = list(argv)
+    _reject_unknown_flags(argv)
+    options = PipelineOptions(argv)
+    opts = options.view_as(CodesageOptions)
+    if not opts.output:
+        raise UserError("--output is required: pass the folder the pipeline should write, e.g. --output out/")
+    check_output(opts.output, opts.overwrite)
+    settings = settings_from_options(options)
+    staging = staging_dir_for(opts.output)
+    started = time.time()
+    try:
+        pipeline = beam.Pipeline(options=options)
+        build(pipeline, settings, staging)
+        log.info("running the job on %s", options.view_as(StandardOptions).runner or "DirectRunner")
+        result = pipeline.run()
+        result.wait_until_finish()
+        counts = nest_counts(((stage, lang), n) for stage, langs in read_meta(staging, "counts").items()
+                             for lang, n in langs.items())
+        reasons = read_meta(staging, "reasons")
+        stats = [tuple(s) for s in read_meta(staging, "parse_stats")]
+        extra = {
+            "inputs": settings.plan.describe(),
+            "rejection_reasons": reasons,
+            "clusters": {
+                "size_histogram": read_meta(staging, "cluster_sizes"),
+                "largest": read_meta(staging, "largest_clusters"),
+            },
+            "lsh": describe_lsh(settings.dedup),
+            "table4": table4(counts, stats),
+            "run": {"seconds": round(time.time() - started, 3),
+                    "runner": str(options.view_as(StandardOptions).runner or "DirectRunner")},
+        }
+        manifest = finalize(staging, opts.output, options_dict(options), counts, extra, opts.overwrite)
+    except BaseException:
+        discard_staging(staging)
+        raise
+    try:
+        counters = counter_lines(result.metrics().query())
+    except Exception:  # some runners do not support metrics queries
+        counters = []
+    report = None
+    if not opts.no_report:
+        from .report import write_report
+
+        report = write_report(opts.output)
+    return RunResult(opts.output, manifest, report, time.time() - started, summary_lines(counts, reasons), counters)

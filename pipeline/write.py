@@ -1,0 +1,293 @@
+"""Deterministic sharded Parquet writer and the atomic finish (manifest written last).
+
+Layout of a finished output folder OUT:
+
+    OUT/files/part-NNNNN-of-MMMMM.parquet      one row per surviving file
+    OUT/pairs/part-NNNNN-of-MMMMM.parquet      one row per (text, code) pair
+    OUT/rejected/part-NNNNN-of-MMMMM.parquet   one row per dropped file or pair
+    OUT/manifest.json                          written last: its presence means "complete"
+
+Determinism (same input + options -> byte-identical shards, on any runner):
+  * a row's shard is a stable hash of its key (`shard_of`: sha256 of the id), never of arrival
+    order or worker; the shard count comes from a flag or from the data (total bytes / target);
+  * rows inside a shard are sorted by every column (`sort_key`), a total order;
+  * every shard index 0..M-1 is written, empty ones included, so the set is always complete;
+  * pyarrow writes with fixed options (`PARQUET_OPTIONS`) and no timestamps.
+
+Atomicity: the job writes into a staging folder `.<name>.tmp-<uuid>` beside OUT. `finalize`
+runs on the launcher after the job succeeded: it removes an old OUT (manifest first, so an old
+output never looks complete while it is being replaced), renames the staging folder to OUT (one
+rename on local disks) and writes manifest.json last. A crash at any point leaves no
+manifest.json, hence no OUT that looks complete. On object stores (gs://, s3://) the same steps
+run through Beam FileSystems (copy + delete per file); only local disks were tested.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+import uuid
+from typing import Any, Iterable, Mapping
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from schemas import MANIFEST_NAME, Manifest, ShardInfo, schema_for, validate
+
+from .errors import UserError
+
+TABLES = ("files", "pairs", "rejected")
+META_DIR = "_meta"
+PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "compression_level": 3,
+    "use_dictionary": True,
+    "write_statistics": True,
+    "row_group_size": 8192,
+    "version": "2.6",
+    "data_page_version": "1.0",
+    "store_schema": True,
+}
+DEFAULT_TARGET_SHARD_BYTES = 64 * 1024 * 1024
+
+
+# ---------------------------------------------------------------------------- paths
+
+def is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def join(base: str, *parts: str) -> str:
+    return FileSystems.join(base, *parts) if is_remote(base) else os.path.join(base, *parts)
+
+
+def shard_name(table: str, index: int, count: int) -> str:
+    return f"{table}/part-{index:05d}-of-{count:05d}.parquet"
+
+
+def staging_dir_for(out_dir: str) -> str:
+    """A fresh staging folder beside `out_dir` (same parent, so the final rename is atomic)."""
+    out_dir = out_dir.rstrip("/") if is_remote(out_dir) else os.path.abspath(out_dir)
+    if is_remote(out_dir):
+        return f"{out_dir}.tmp-{uuid.uuid4().hex}"
+    parent, name = os.path.split(out_dir)
+    return os.path.join(parent, f".{name}.tmp-{uuid.uuid4().hex}")
+
+
+def _exists_nonempty(path: str) -> bool:
+    if is_remote(path):
+        found = FileSystems.match([path.rstrip("/") + "/**"])[0].metadata_list
+        return bool(found)
+    if not os.path.exists(path):
+        return False
+    if not os.path.isdir(path):
+        raise UserError(f"--output {path} is a file, not a folder; choose a folder path")
+    return bool(os.listdir(path))
+
+
+def check_output(out_dir: str, overwrite: bool) -> None:
+    """UserError unless OUT is absent, empty, or --overwrite was given."""
+    if _exists_nonempty(out_dir) and not overwrite:
+        raise UserError(
+            f"the output folder {out_dir} is not empty; pass --overwrite to replace it or choose another folder"
+        )
+
+
+# ---------------------------------------------------------------------------- in the job
+
+def shard_of(key: str, num_shards: int) -> int:
+    """Stable shard index of `key` (first 8 bytes of sha256, mod num_shards)."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % num_shards
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def sort_key(row: Mapping[str, Any], columns: tuple[str, ...]) -> tuple:
+    """Total order of rows: every column in contract order, None before any value."""
+    return tuple((row.get(c) is not None, _text(row.get(c))) for c in columns)
+
+
+def shard_key(table: str, row: Mapping[str, Any]) -> str:
+    if table == "rejected":
+        return "\x1f".join(_text(row.get(c)) for c in ("id", "stage", "reason", "path", "lang", "kept_id"))
+    return _text(row.get("id"))
+
+
+def row_weight(table: str, row: Mapping[str, Any]) -> int:
+    """Approximate stored bytes of a row, to choose a shard count from a target shard size."""
+    if table == "files":
+        return int(row.get("size") or 0) + 200
+    if table == "pairs":
+        return sum(len(row.get(c) or "") for c in ("code", "code_hard", "docstring", "summary")) + 200
+    return 200
+
+
+def encode_shard(table: str, rows: Iterable[Mapping[str, Any]]) -> tuple[bytes, int]:
+    """Rows -> (Parquet bytes, row count): projected on the contract, sorted, validated."""
+    schema = schema_for(table)
+    columns = tuple(schema.names)
+    projected = sorted(({c: r.get(c) for c in columns} for r in rows), key=lambda r: sort_key(r, columns))
+    arrow = validate(pa.Table.from_pylist(projected, schema=schema), table)
+    sink = io.BytesIO()
+    pq.write_table(arrow, sink, **PARQUET_OPTIONS)
+    return sink.getvalue(), arrow.num_rows
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    if not is_remote(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        fh.write(data)
+
+
+def _write_shard(element, table: str, staging: str) -> dict:
+    index, grouped = element
+    count = grouped["count"][0]
+    data, rows = encode_shard(table, grouped["rows"])
+    rel = shard_name(table, index, count)
+    write_bytes(join(staging, *rel.split("/")), data)
+    return {"table": table, "path": rel, "rows": rows, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+class WriteTable(beam.PTransform):
+    """PCollection[row dict] -> PCollection[shard info dict], every shard of `table` written.
+
+    Shard count: `num_shards` when given, else ceil(sum(row_weight) / target_shard_bytes), >= 1.
+    """
+
+    def __init__(self, table: str, staging: str, num_shards: int | None = None,
+                 target_shard_bytes: int = DEFAULT_TARGET_SHARD_BYTES, label: str | None = None):
+        super().__init__(label)
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        self._table, self._staging = table, staging
+        self._num_shards, self._target = num_shards, target_shard_bytes
+
+    def expand(self, rows):
+        table = self._table
+        if self._num_shards:
+            count = rows.pipeline | "ShardCount" >> beam.Create([int(self._num_shards)])
+        else:
+            target = self._target
+            count = (
+                rows
+                | "Weigh" >> beam.Map(lambda r: row_weight(table, r))
+                | "TotalWeight" >> beam.CombineGlobally(sum)
+                | "ShardCount" >> beam.Map(lambda total: max(1, math.ceil(total / target)))
+            )
+        keyed = rows | "KeyByShard" >> beam.Map(
+            lambda r, n: (shard_of(shard_key(table, r), n), r), n=beam.pvalue.AsSingleton(count)
+        )
+        slots = count | "EveryShard" >> beam.FlatMap(lambda n: [(i, n) for i in range(n)])
+        return (
+            {"rows": keyed, "count": slots}
+            | "GroupShards" >> beam.CoGroupByKey()
+            | "WriteShard" >> beam.Map(_write_shard, table, self._staging)
+        )
+
+
+def _write_json(value: Any, path: str) -> None:
+    write_bytes(path, json.dumps(value, sort_keys=True, indent=1, default=str).encode("utf-8"))
+
+
+class WriteMeta(beam.PTransform):
+    """PCollection[x] -> staging/_meta/<name>.json holding `finish(list of x)` (JSON)."""
+
+    def __init__(self, name: str, staging: str, finish=lambda items: items, label: str | None = None):
+        super().__init__(label)
+        self._name, self._staging, self._finish = name, staging, finish
+
+    def expand(self, pcoll):
+        path = join(self._staging, META_DIR, f"{self._name}.json")
+        finish = self._finish
+        return (
+            pcoll
+            | "Collect" >> beam.combiners.ToList()
+            | "Write" >> beam.Map(lambda items: _write_json(finish(items), path))
+        )
+
+
+# ---------------------------------------------------------------------------- on the launcher
+
+def read_meta(staging: str, name: str) -> Any:
+    with FileSystems.open(join(staging, META_DIR, f"{name}.json"), compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        return json.loads(fh.read().decode("utf-8"))
+
+
+def _remove_tree(path: str) -> None:
+    if is_remote(path):
+        found = [m.path for m in FileSystems.match([path.rstrip("/") + "/**"])[0].metadata_list]
+        if found:
+            FileSystems.delete(found)
+    elif os.path.isdir(path):
+        shutil.rmtree(path)
+
+
+def _replace_old_output(out_dir: str) -> None:
+    manifest = join(out_dir, MANIFEST_NAME)
+    if is_remote(out_dir):
+        if FileSystems.exists(manifest):
+            FileSystems.delete([manifest])
+    elif os.path.exists(manifest):
+        os.remove(manifest)
+    _remove_tree(out_dir)
+
+
+def _move_into_place(staging: str, out_dir: str, shards: list[ShardInfo]) -> None:
+    if is_remote(out_dir):
+        sources = [join(staging, *s.path.split("/")) for s in shards]
+        FileSystems.rename(sources, [join(out_dir, *s.path.split("/")) for s in shards])
+        _remove_tree(staging)
+        return
+    out_dir = os.path.abspath(out_dir)
+    if os.path.isdir(out_dir):
+        os.rmdir(out_dir)  # empty (checked at start; a non-empty one was removed above)
+    os.rename(staging, out_dir)
+
+
+def finalize(staging: str, out_dir: str, options: dict[str, Any], counts: dict[str, dict[str, int]],
+             extra: dict[str, Any], overwrite: bool) -> Manifest:
+    """Move the staged shards to OUT and write manifest.json last. Returns the manifest.
+
+    Shards are taken from the staging folder's `_meta/shards.json` (rows, bytes, sha256
+    computed by the writers); the set must be complete for each table (0..M-1).
+    """
+    shard_dicts = read_meta(staging, "shards")
+    shards = sorted((ShardInfo(**d) for d in shard_dicts), key=lambda s: (TABLES.index(s.table), s.path))
+    for table in TABLES:
+        names = [s.path for s in shards if s.table == table]
+        if not names:
+            raise RuntimeError(f"internal error: no {table} shard was written")
+        count = int(names[0].rsplit("-of-", 1)[1].split(".")[0])
+        expected = [shard_name(table, i, count) for i in range(count)]
+        if names != expected:
+            raise RuntimeError(f"internal error: incomplete {table} shard set: {names}")
+    _remove_tree(join(staging, META_DIR))
+    if _exists_nonempty(out_dir):
+        if not overwrite:  # something appeared while the job ran
+            raise UserError(f"the output folder {out_dir} is not empty; pass --overwrite or choose another folder")
+        _replace_old_output(out_dir)
+    _move_into_place(staging, out_dir, shards)
+    manifest = Manifest(options=options, counts=counts, shards=shards, extra=extra)
+    write_bytes(join(out_dir, MANIFEST_NAME), manifest.to_json().encode("utf-8"))
+    return manifest
+
+
+def discard_staging(staging: str) -> None:
+    """Best-effort removal of a failed run's staging folder."""
+    try:
+        _remove_tree(staging)
+    except OSError:
+        pass
