@@ -30,7 +30,8 @@ from pipeline.errors import UserError
 from pipeline.filtering import Filter
 from pipeline.records import PAIR_COLUMNS
 
-from .text import EnglishDetector, count_tokens, summarize
+from .extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_PARSE_MS
+from .text import DEFAULT_ENGLISH_MIN_PROB, EnglishDetector, count_tokens, summarize
 
 # ------------------------------------------------------------------------------ configuration
 
@@ -42,8 +43,8 @@ class ParseConfig:
     min_summary_tokens / max_summary_tokens: inclusive bounds on `count_tokens(summary)`.
     min_body_lines: functions whose body has fewer lines are dropped (paper: 2, i.e. "one line or less").
     english_filter / english_min_prob: see text.EnglishDetector (reject iff P(en) < english_min_prob).
-    parse_timeout_ms / max_tree_depth: bounds handed to the extractor; a file exceeding them is
-        rejected at stage ``parse``.
+    parse_timeout_ms / max_tree_depth: bounds handed to the extractor (its parse-time budget and the
+        deepest function nesting it walks); a file exceeding them is rejected at stage ``parse``.
     pair_dedup / pair_dedup_threshold / pair_dedup_ngram / pair_dedup_num_perm: function-level
         MinHash near-dedup of pairs on their `code` (Jaccard threshold over token n-gram shingles).
     """
@@ -52,13 +53,13 @@ class ParseConfig:
     max_summary_tokens: int = 256
     min_body_lines: int = 2
     english_filter: bool = True
-    english_min_prob: float = 0.2
-    parse_timeout_ms: int = 5000
-    max_tree_depth: int = 1000
+    english_min_prob: float = DEFAULT_ENGLISH_MIN_PROB
+    parse_timeout_ms: int = int(DEFAULT_MAX_PARSE_MS)
+    max_tree_depth: int = DEFAULT_MAX_DEPTH
     pair_dedup: bool = True
     pair_dedup_threshold: float = 0.85
     pair_dedup_ngram: int = 5
-    pair_dedup_num_perm: int = 128
+    pair_dedup_num_perm: int = 256
 
     def __post_init__(self):
         problems = []
@@ -70,8 +71,8 @@ class ParseConfig:
             problems.append("--english-min-prob must be within [0, 1]")
         if self.parse_timeout_ms <= 0 or self.max_tree_depth <= 0:
             problems.append("--parse-timeout-ms and --max-tree-depth must be positive")
-        if not 0.0 < self.pair_dedup_threshold <= 1.0:
-            problems.append("--pair-dedup-threshold must be within (0, 1]")
+        if not 0.0 < self.pair_dedup_threshold < 1.0:
+            problems.append("--pair-dedup-threshold must be strictly between 0 and 1")
         if self.pair_dedup_ngram < 1 or self.pair_dedup_num_perm < 2:
             problems.append("--pair-dedup-ngram must be >= 1 and --pair-dedup-num-perm >= 2")
         if problems:
@@ -97,7 +98,7 @@ def add_parse_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parse-timeout-ms", type=int, default=d.parse_timeout_ms,
                         help="per-file tree-sitter parse budget; slower files are rejected at stage parse")
     parser.add_argument("--max-tree-depth", type=int, default=d.max_tree_depth,
-                        help="deepest syntax-tree level walked; deeper files are rejected at stage parse")
+                        help="deepest function nesting walked; deeper files are rejected at stage parse")
     parser.add_argument("--pair-dedup-threshold", type=float, default=d.pair_dedup_threshold,
                         help="Jaccard threshold of function-level near-dedup of pairs")
     parser.add_argument("--pair-dedup-ngram", type=int, default=d.pair_dedup_ngram,
