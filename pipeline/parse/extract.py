@@ -160,6 +160,8 @@ class Extractor:
         self.q_identifiers = self._query("identifiers")
         self.q_scopes = self._query("scopes") if "scopes" in spec.queries else None
         self.q_errors = tree_sitter.Query(self.language, "(ERROR) @error")
+        # text predicates (#any-of? ...) need the tree to carry its source (see parse_bounded)
+        self.needs_source = any("(#" in src for src in spec.queries.values())
 
     def _query(self, name: str) -> tree_sitter.Query:
         try:
@@ -176,7 +178,7 @@ class Extractor:
         data = encode(content)
         self._data = data
         try:
-            tree = parse_bounded(self.parser, data, self.max_parse_ms)
+            tree = parse_bounded(self.parser, data, self.max_parse_ms, self.needs_source)
         except ParseTimeout:
             return FileExtraction([], [], error="parse_timeout")
         root = tree.root_node
@@ -317,7 +319,7 @@ class Extractor:
             if not t.startswith(prefix) or any(t.startswith(r) for r in doc.reject_prefixes if len(r) > len(prefix)) \
                     or any(t.startswith(o) for o, _ in doc.block_markers):
                 break
-            run.append(t[len(prefix):].rstrip("\r\n"))
+            run.append(t[len(prefix):].rstrip())
         run.reverse()
         text = inspect.cleandoc("\n".join(run))
         return comments[len(run) - 1], text, first_row
@@ -329,7 +331,7 @@ class Extractor:
             body = body[: -len(closer)]
         lines = body.split("\n")
         lines = [lines[0]] + [_STAR_LINE.sub("", line, count=1) for line in lines[1:]]
-        return inspect.cleandoc("\n".join(lines))
+        return inspect.cleandoc("\n".join(line.rstrip() for line in lines))
 
     def _body_doc(self, body):
         """(statement_node, doc_text) when the body's first statement is a string literal."""

@@ -25,11 +25,17 @@ def encode(content: str) -> bytes:
     return content.encode("utf-8", "surrogatepass")
 
 
-def parse_bounded(parser: tree_sitter.Parser, data: bytes, max_parse_ms: float | None) -> tree_sitter.Tree:
+def parse_bounded(parser: tree_sitter.Parser, data: bytes, max_parse_ms: float | None,
+                  keep_source: bool = False) -> tree_sitter.Tree:
     """Parse `data`, cancelling after `max_parse_ms` milliseconds of wall time (None: no bound).
 
     Uses the tree-sitter 0.25+ progress callback (returning True cancels); raises ParseTimeout.
     The parser is reset after a cancellation so it can be reused for the next file.
+
+    A tree parsed through a read callback keeps no source bytes: `Node.text` and text
+    predicates in queries (#eq?, #any-of?, #match?) then crash the binding (0.26.1). With
+    keep_source=True the tree is re-parsed from bytes incrementally (old_tree, no edits:
+    every subtree is reused, ~10% of a parse) so that it carries its source.
     """
     if not max_parse_ms:
         return parser.parse(data)
@@ -43,10 +49,13 @@ def parse_bounded(parser: tree_sitter.Parser, data: bytes, max_parse_ms: float |
         return time.perf_counter() > deadline
 
     try:
-        return parser.parse(read, progress_callback=progress)
+        tree = parser.parse(read, progress_callback=progress)
     except ValueError as exc:  # "Parsing failed": cancelled by the progress callback
         parser.reset()
         raise ParseTimeout(str(exc)) from None
+    if keep_source:
+        tree = parser.parse(data, old_tree=tree)
+    return tree
 
 
 class OffsetMap:

@@ -1,0 +1,2 @@
+(class_declaration name: (identifier) @name) @scope
+(class name: (identifier) @name) @scope
