@@ -275,6 +275,8 @@ def test_count_tokens_is_whitespace_words():
     assert count_tokens("Return the user's id.") == 4
     assert count_tokens("") == 0
     assert count_tokens("  a\tb\nc  ") == 3
+    assert count_tokens("获取用户信息") == 6  # CJK: one token per character
+    assert count_tokens("Returns 用户 id") == 4
 
 
 # ----------------------------------------------------------------------------- English detection

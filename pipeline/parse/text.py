@@ -17,7 +17,7 @@ abbreviation (``e.g.``, ``i.e.``, ``etc.``, ``vs.``, ...) does not count; period
 terminator the whole first paragraph is the sentence.
 
 Token counting for the paper's 3..256 rule (`count_tokens`) is whitespace splitting of the
-summary: ``"Return the user's id."`` has 4 tokens. It is tokenizer-independent, so the filter
+summary, with each CJK character a token of its own: ``"Return the user's id."`` has 4 tokens. It is tokenizer-independent, so the filter
 does not change when the model's tokenizer does.
 
 English detection (`EnglishDetector`) uses py3langid, whose model ships inside its wheel. See
@@ -284,9 +284,16 @@ def summarize(docstring: str | None) -> str:
     return first_sentence(clean_docstring(docstring))
 
 
+# Scripts written without spaces between words: each character counts as one token.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_TOKEN_RE = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
+
+
 def count_tokens(text: str) -> int:
-    """Tokens for the paper's length rule: whitespace-separated words of `text`."""
-    return len(text.split())
+    """Tokens for the paper's length rule: whitespace-separated words of `text`, where every
+    Chinese/Japanese/Korean character counts as a token of its own (those scripts do not separate
+    words with spaces, so a whole sentence would otherwise count as one token)."""
+    return len(_TOKEN_RE.findall(text))
 
 
 # --------------------------------------------------------------------------- English detection
