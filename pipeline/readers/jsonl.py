@@ -74,7 +74,7 @@ class ReadJsonlFile(beam.DoFn):
 
     def process(self, path: str):
         with FileSystems.open(path) as fh:
-            for lineno, line in enumerate(fh, start=1):
+            for lineno, line in enumerate(iter(fh.readline, b""), start=1):
                 if not line.strip():
                     continue
                 where = f"{path}:{lineno}"

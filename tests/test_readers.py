@@ -1,0 +1,235 @@
+"""Readers: The Stack Parquet layout (a table written here and the shared stack-sample), source
+trees, JSONL, the default stdlib input, --languages, and input resolution errors."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import sysconfig
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline.errors import UserError
+from pipeline.readers import ReadInputs, resolve_inputs, split_patterns
+from pipeline.readers.common import decode_strict, git_blob_sha1
+from pipeline.readers.tree import list_tree, stdlib_source
+
+STACK_COLUMNS = {
+    "hexsha": pa.string(), "size": pa.int64(), "ext": pa.string(), "lang": pa.string(),
+    "max_stars_repo_path": pa.string(), "max_stars_repo_name": pa.string(),
+    "max_stars_repo_licenses": pa.list_(pa.string()), "max_stars_count": pa.int64(),
+    "max_issues_repo_path": pa.string(), "content": pa.string(), "avg_line_length": pa.float64(),
+}
+
+
+def stack_rows(n: int, lang: str = "Python") -> list[dict]:
+    rows = []
+    for i in range(n):
+        content = f"def f{i}(x):\n    return x + {i}\n"
+        rows.append({
+            "hexsha": hashlib.sha1(content.encode()).hexdigest(), "size": len(content), "ext": "py", "lang": lang,
+            "max_stars_repo_path": f"pkg/m{i}.py", "max_stars_repo_name": f"org/repo{i % 2}",
+            "max_stars_repo_licenses": ["MIT"], "max_stars_count": i if i % 2 else None,
+            "max_issues_repo_path": "ignored", "content": content, "avg_line_length": 1.0,
+        })
+    return rows
+
+
+def write_stack(root, lang_dir: str, rows: list[dict], row_group_size: int, name="data-00000-of-00001.parquet"):
+    folder = root / "data" / lang_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    schema = pa.schema([(k, t) for k, t in STACK_COLUMNS.items() if k in rows[0]])
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / name, row_group_size=row_group_size)
+    return folder / name
+
+
+def _dump(items, path):
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(items, fh)
+
+
+def read_all(plan, languages=None, tmp=None):
+    """Run the readers alone in a TestPipeline; returns (records, rejects) read back from JSON."""
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="readers-")
+    with BeamTestPipeline() as p:
+        out = p | ReadInputs(plan, languages)
+        for name in ("records", "rejected"):
+            out[name] | f"List{name}" >> beam.combiners.ToList() | f"Dump{name}" >> beam.Map(
+                _dump, os.path.join(folder, f"{name}.json"))
+    loaded = []
+    for name in ("records", "rejected"):
+        with open(os.path.join(folder, f"{name}.json"), encoding="utf-8") as fh:
+            loaded.append(json.load(fh))
+    return loaded[0], loaded[1]
+
+
+def test_git_blob_sha1_matches_git():
+    assert git_blob_sha1(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+    assert git_blob_sha1(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
+
+
+def test_decode_strict():
+    assert decode_strict("é\n".encode()) == ("é\n", None)
+    assert decode_strict(b"a\x00b") == (None, "binary")
+    assert decode_strict(b"\xff\xfe ok") == (None, "invalid_utf8")
+
+
+def test_split_patterns():
+    assert split_patterns(["a,b", " c ", ""]) == ["a", "b", "c"]
+    assert split_patterns(None) == []
+
+
+def test_stack_layout_parquet_maps_columns_and_splits_by_row_group(tmp_path):
+    rows = stack_rows(10)
+    write_stack(tmp_path, "python", rows, row_group_size=4)
+    plan = resolve_inputs([str(tmp_path)])
+    assert [p.row_group for p in plan.parquet] == [0, 1, 2]          # one element per row group
+    assert {k for k, _ in plan.parquet[0].columns} == {"id", "lang", "repo", "path", "licenses", "stars", "content"}
+    assert "max_issues_repo_path" not in {c for _, c in plan.parquet[0].columns}  # only needed columns
+    expected = [
+        (r["hexsha"], "python", r["max_stars_repo_name"], r["max_stars_repo_path"], ("MIT",), r["max_stars_count"],
+         r["content"], len(r["content"]))
+        for r in rows
+    ]
+    with BeamTestPipeline() as p:
+        out = p | ReadInputs(plan)
+        assert_that(
+            out["records"] | beam.Map(lambda r: (r["id"], r["lang"], r["repo"], r["path"], tuple(r["licenses"]),
+                                                 r["stars"], r["content"], r["size"])),
+            equal_to(expected),
+        )
+
+
+def test_parquet_without_lang_or_hexsha_uses_directory_and_blob_sha(tmp_path):
+    rows = [{"content": "class A {}\n", "max_stars_repo_path": "A.java"}]
+    path = tmp_path / "data" / "java"
+    path.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows), path / "x.parquet")
+    records, rejects = read_all(resolve_inputs([str(path / "x.parquet")]))
+    assert rejects == []
+    assert [(r["id"], r["lang"], r["path"]) for r in records] == [(git_blob_sha1(b"class A {}\n"), "java", "A.java")]
+
+
+def test_stack_sample_python_only(stack_sample):
+    plan = resolve_inputs([str(stack_sample)], languages=("python",))
+    files = sorted({p.path for p in plan.parquet})
+    assert files and all("/data/python/" in f for f in files)
+    expected_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+    def well_formed(r):
+        return (r["lang"] == "python" and len(r["id"]) == 40 and bool(r["licenses"]) and bool(r["repo"])
+                and r["size"] == len(r["content"].encode()))
+
+    with BeamTestPipeline() as p:
+        out = p | ReadInputs(plan, ("python",))
+        assert_that(out["records"] | beam.Map(well_formed) | beam.combiners.Count.PerElement(),
+                    equal_to([(True, expected_rows)]), label="records")
+        assert_that(out["rejected"], equal_to([]), label="no rejects")
+
+
+def test_stack_sample_all_languages_are_canonical(stack_sample):
+    plan = resolve_inputs([str(stack_sample / "data" / "*" / "data-00000-*.parquet")])
+    assert {p.dir_lang for p in plan.parquet} == {
+        "c", "c-sharp", "go", "java", "javascript", "php", "python", "ruby", "typescript"}
+
+
+def make_tree(root):
+    (root / "pkg" / "sub").mkdir(parents=True)
+    (root / ".git").mkdir()
+    (root / "pkg" / "__pycache__").mkdir()
+    (root / "pkg" / "a.py").write_text("import os\nprint(os.sep)\n")
+    (root / "pkg" / "sub" / "B.java").write_text("class B {}\n")
+    (root / "pkg" / "sub" / "c.go").write_text("package c\n")
+    (root / "README.md").write_text("# not code\n")
+    (root / ".git" / "hook.py").write_text("x = 1\n")
+    (root / "pkg" / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\x00\x01")
+    return root
+
+
+def test_source_tree_reader(tmp_path):
+    root = make_tree(tmp_path / "myrepo")
+    plan = resolve_inputs([str(root)])
+    assert len(plan.trees) == 1 and plan.trees[0].repo == "myrepo"
+    records, rejects = read_all(plan)
+    assert rejects == []
+    got = sorted((r["repo"], r["path"], r["lang"], r["id"]) for r in records)
+    assert got == sorted([
+        ("myrepo", "pkg/a.py", "python", git_blob_sha1(b"import os\nprint(os.sep)\n")),
+        ("myrepo", "pkg/sub/B.java", "java", git_blob_sha1(b"class B {}\n")),
+        ("myrepo", "pkg/sub/c.go", "go", git_blob_sha1(b"package c\n")),
+    ])
+    if subprocess.run(["git", "--version"], capture_output=True).returncode == 0:
+        sha = subprocess.run(["git", "hash-object", str(root / "pkg" / "a.py")], capture_output=True, text=True)
+        assert sha.stdout.strip() == git_blob_sha1(b"import os\nprint(os.sep)\n")
+
+
+def test_languages_restrict_trees_and_single_files(tmp_path):
+    root = make_tree(tmp_path / "myrepo")
+    plan = resolve_inputs([str(root)], languages=("java", "go"))
+    assert sorted(rel for _, rel, _ in list_tree(plan.trees[0], ("java", "go"))) == ["pkg/sub/B.java", "pkg/sub/c.go"]
+    single = resolve_inputs([str(root / "pkg" / "a.py")])
+    assert single.trees[0].files == ("a.py",) and single.trees[0].repo == "pkg"
+
+
+def test_jsonl_reader(tmp_path):
+    lines = [
+        {"content": "x = 1\n", "path": "a.py"},
+        {"content": "class A {}", "path": "A.txt", "lang": "Java", "id": "given", "repo": "r", "licenses": "MIT", "stars": 5},
+        {"content": "int main(){}", "path": "m.c", "lang": "go"},
+    ]
+    plain = tmp_path / "in.jsonl"
+    plain.write_text("\n".join(json.dumps(x) for x in lines) + "\n\n")
+    packed = tmp_path / "more.jsonl.gz"
+    with gzip.open(packed, "wt") as fh:
+        fh.write(json.dumps({"content": "puts 1\n", "path": "x.rb"}) + "\n")
+    plan = resolve_inputs(split_patterns([f"{plain},{packed}"]))
+    assert plan.jsonl == tuple(sorted([str(plain), str(packed)]))
+    records, rejects = read_all(plan)
+    assert rejects == []
+    got = sorted((r["id"], r["lang"], r["path"], tuple(r["licenses"]), r["stars"], r["repo"]) for r in records)
+    assert got == sorted([
+        (git_blob_sha1(b"x = 1\n"), "python", "a.py", (), None, None),
+        ("given", "java", "A.txt", ("MIT",), 5, "r"),
+        (git_blob_sha1(b"int main(){}"), "go", "m.c", (), None, None),   # the given lang wins over the extension
+        (git_blob_sha1(b"puts 1\n"), "ruby", "x.rb", (), None, None),
+    ])
+    only_python, _ = read_all(plan, ("python",))
+    assert [r["path"] for r in only_python] == ["a.py"]
+
+
+def test_default_input_is_the_stdlib_without_site_packages():
+    plan = resolve_inputs(None, max_files_per_tree=25)
+    (tree,) = plan.trees
+    assert tree.root == os.path.realpath(sysconfig.get_paths()["stdlib"])
+    listed = list(list_tree(tree, None))
+    assert len(listed) == 25
+    assert not any("site-packages" in rel or "dist-packages" in rel for _, rel, _ in listed)
+    again = [rel for _, rel, _ in list_tree(stdlib_source(25), None)]
+    assert again == [rel for _, rel, _ in listed]                      # deterministic sample
+    top_dirs = {rel.split("/")[0] for rel in again}
+    assert len(top_dirs) > 5                                            # spread over the tree
+    records, rejects = read_all(plan)
+    assert len(records) + len(rejects) == 25
+    assert all(r["lang"] == "python" and r["repo"] == os.path.basename(tree.root) for r in records)
+
+
+def test_inputs_that_match_nothing_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="matches no file"):
+        resolve_inputs([str(tmp_path / "nothing-*.parquet")])
+    with pytest.raises(UserError, match="matches no file"):
+        resolve_inputs([str(tmp_path / "missing-folder")])
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(UserError, match="neither a folder"):
+        resolve_inputs([str(tmp_path / "notes.txt")])
+    write_stack(tmp_path / "stack", "python", stack_rows(2), row_group_size=2)
+    with pytest.raises(UserError, match="--languages"):
+        resolve_inputs([str(tmp_path / "stack")], languages=("java",))
