@@ -1,0 +1,80 @@
+"""Shared helpers for the trainer tests: small schema-valid `files` shards with identifier spans."""
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from schemas import FILES_SCHEMA
+from schemas.validate import validate
+
+NAMES = ["count", "total", "value", "items", "result", "buffer", "index", "parser", "token", "node",
+         "offset", "width", "height", "matrix", "vector", "cache", "queue", "record", "stream", "window"]
+CLASSES = ["Reader", "Writer", "Parser", "Store", "Graph", "Table", "Loader", "Engine"]
+VERBS = ["load", "save", "parse", "merge", "split", "build", "scan", "update"]
+
+_MARK = re.compile(r"\{(c|f|v):(\w+)\}")
+_KIND = {"c": "class", "f": "function", "v": "variable"}
+
+
+def render(template: str) -> tuple[str, list[dict]]:
+    """Replace {c:Name}/{f:name}/{v:name} markers by the name and record its span (char offsets)."""
+    out, spans, at = [], [], 0
+    pos = 0
+    for m in _MARK.finditer(template):
+        out.append(template[pos:m.start()])
+        at += m.start() - pos
+        name = m.group(2)
+        spans.append({"start": at, "end": at + len(name), "kind": _KIND[m.group(1)]})
+        out.append(name)
+        at += len(name)
+        pos = m.end()
+    out.append(template[pos:])
+    return "".join(out), spans
+
+
+def make_source(rng: random.Random, n_funcs: int | None = None) -> tuple[str, list[dict]]:
+    cls = rng.choice(CLASSES)
+    parts = [f"# {cls} helpers: the {rng.choice(NAMES)} and {rng.choice(NAMES)} live here\n",
+             f"class {{c:{cls}}}:\n"]
+    for _ in range(n_funcs or rng.randint(1, 4)):
+        fn = f"{rng.choice(VERBS)}_{rng.choice(NAMES)}"
+        a, b = rng.sample(NAMES, 2)
+        parts.append(
+            f"    def {{f:{fn}}}({{v:self}}, {{v:{a}}}):\n"
+            f'        """Return the {a} after {fn}; {b} is a local."""\n'
+            f"        {{v:{b}}} = {{v:{a}}} + {rng.randint(0, 99)}  # add to {b}\n"
+            f"        if {{v:{b}}} > {{v:self}}.{a}:\n"
+            f"            {{v:{b}}} = \"{b} text\"\n"
+            f"        return {{v:{b}}}\n\n"
+        )
+    return render("".join(parts))
+
+
+def make_rows(n: int, seed: int = 0, splits=("train",), lang: str = "python") -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        content, spans = make_source(rng)
+        rows.append({
+            "id": f"{seed:04d}{i:08d}", "lang": lang, "repo": "r/r", "path": f"m{i}.py", "licenses": ["MIT"],
+            "content": content, "size": len(content.encode()), "identifiers": spans,
+            "cluster_id": f"{seed:04d}{i:08d}", "cluster_size": 1, "split": splits[i % len(splits)],
+        })
+    return rows
+
+
+def write_shards(folder: Path, rows: list[dict], n_shards: int = 2, row_group_size: int = 64, drop: tuple[str, ...] = ()) -> Path:
+    """Write rows as OUT/files/part-NNNNN-of-MMMMM.parquet; returns OUT."""
+    files = Path(folder) / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    for k in range(n_shards):
+        part = rows[k::n_shards]
+        table = validate(pa.Table.from_pylist(part, schema=FILES_SCHEMA), "files")
+        for col in drop:
+            table = table.drop_columns([col])
+        pq.write_table(table, files / f"part-{k:05d}-of-{n_shards:05d}.parquet", row_group_size=row_group_size)
+    return Path(folder)

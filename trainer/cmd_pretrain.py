@@ -1,0 +1,87 @@
+"""`python -m trainer pretrain`: stage 1 (full-mask MLM + identifier deobfuscation) on DeepSpeed.
+
+Runs unchanged as one CPU process, under `deepspeed --num_gpus/--num_nodes ...` and under `torchrun`
+(trainer.runtime reads the launcher's environment). See trainer.pretrain for the loss and the loop,
+trainer.data for sharding and exact resume, docs/trainer.md for examples.
+"""
+from __future__ import annotations
+
+import argparse
+
+from trainer.errors import UserError
+
+
+def add_arguments(parser) -> None:
+    g = parser.add_argument_group("data")
+    g.add_argument("--data", required=True, help="pipeline output folder (uses files/), a folder of shards or a .parquet file")
+    g.add_argument("--tokenizer", required=True, help="tokenizer folder (python -m trainer tokenizer)")
+    g.add_argument("--split", default="train", help="split to train on (default train)")
+    g.add_argument("--seq-len", type=int, default=1024, help="packed sequence length (default 1024)")
+    g.add_argument("--data-streams", type=int, default=0,
+                   help="number of data streams S (multiple of ranks x workers; default ranks x workers). Fix it to make "
+                        "the global batch independent of the number of ranks")
+    g.add_argument("--num-workers", type=int, default=0, help="dataloader worker processes per rank (default 0)")
+    g.add_argument("--unit-rows", type=int, default=512, help="rows per data unit (default 512)")
+    g.add_argument("--shuffle-buffer", type=int, default=4096, help="rows shuffled and packed together (default 4096)")
+    g = parser.add_argument_group("objective")
+    g.add_argument("--mask-rate", type=float, default=0.15, help="random-masking rate (default 0.15, every chosen token -> <mask>)")
+    g.add_argument("--dobf-prob", type=float, default=0.5, help="probability a document uses deobfuscation instead of random masking (default 0.5)")
+    g.add_argument("--dobf-name-prob", type=float, default=0.5, help="probability each distinct identifier name is obfuscated (default 0.5)")
+    g.add_argument("--dobf-kinds", default="class,function,variable", help="identifier kinds eligible for deobfuscation")
+    g = parser.add_argument_group("model")
+    g.add_argument("--size", default="tiny", choices=["tiny", "small", "base", "large"], help="model preset when training from scratch")
+    g.add_argument("--init", default=None, help="initialise from a local masked-LM folder instead of --size")
+    g.add_argument("--dropout", type=float, default=0.1, help="dropout of a fresh model (default 0.1)")
+    g = parser.add_argument_group("optimisation")
+    g.add_argument("--max-steps", type=int, default=1000, help="optimizer steps (default 1000)")
+    g.add_argument("--batch-size", type=int, default=8, help="packed sequences per micro-batch per rank (default 8)")
+    g.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
+    g.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (default 3e-4)")
+    g.add_argument("--warmup-steps", type=int, default=100, help="linear warmup steps (default 100)")
+    g.add_argument("--schedule", default="linear", choices=["linear", "cosine", "constant"], help="decay after warmup (default linear to 0)")
+    g.add_argument("--min-lr-ratio", type=float, default=0.0, help="final lr as a fraction of the peak (default 0)")
+    g.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
+    g.add_argument("--grad-clip", type=float, default=1.0, help="gradient norm clipping (default 1.0; 0 disables)")
+    g.add_argument("--deepspeed-config", default="zero1", help="DeepSpeed JSON (path or name in deploy/deepspeed/: zero0..zero3)")
+    g.add_argument("--seed", type=int, default=0)
+    g = parser.add_argument_group("run")
+    g.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl)")
+    g.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out")
+    g.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (default 500; always at the end)")
+    g.add_argument("--keep-checkpoints", type=int, default=2, help="complete checkpoints kept (default 2; 0 keeps all)")
+    g.add_argument("--log-every", type=int, default=10, help="log every N steps (default 10)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)  # set by the deepspeed launcher
+    g.add_argument("--throttle", type=float, default=0.0, help=argparse.SUPPRESS)
+    g.add_argument("--nan-at-step", type=int, default=-1, help=argparse.SUPPRESS)
+
+
+def config_from_args(args):
+    from trainer.pretrain import PretrainConfig
+
+    for name in ("max_steps", "batch_size", "grad_accum", "save_every", "log_every"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    return PretrainConfig(
+        data=args.data, tokenizer=args.tokenizer, out=args.out, size=args.size, init=args.init,
+        max_steps=args.max_steps, batch_size=args.batch_size, grad_accum=args.grad_accum, seq_len=args.seq_len,
+        deepspeed_config=args.deepspeed_config, resume=args.resume, lr=args.lr, warmup_steps=args.warmup_steps,
+        schedule=args.schedule, min_lr_ratio=args.min_lr_ratio, weight_decay=args.weight_decay,
+        grad_clip=args.grad_clip, dropout=args.dropout, mask_rate=args.mask_rate, dobf_prob=args.dobf_prob,
+        dobf_name_prob=args.dobf_name_prob, dobf_kinds=tuple(k.strip() for k in args.dobf_kinds.split(",") if k.strip()),
+        split=args.split, seed=args.seed, data_streams=args.data_streams, num_workers=args.num_workers,
+        unit_rows=args.unit_rows, shuffle_buffer=args.shuffle_buffer, save_every=args.save_every,
+        keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, progress=not args.no_progress,
+        throttle=args.throttle, nan_at_step=args.nan_at_step,
+    )
+
+
+def run(args) -> int:
+    from trainer.pretrain import run_pretrain
+
+    summary = run_pretrain(config_from_args(args))
+    import os
+
+    if os.environ.get("RANK", "0") == "0":
+        print("pretrain: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
+    return 0

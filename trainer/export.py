@@ -1,0 +1,111 @@
+"""Export a DeepSpeed checkpoint of a stage-1 run as a Hugging Face model folder.
+
+Input: a run folder (follows checkpoints/latest) or one complete checkpoint folder. The run folder
+provides the model config (OUT/model/config.json) and the tokenizer (OUT/tokenizer/), or pass them.
+
+Weights:
+* ZeRO stage 0: the `module` state dict of mp_rank_00_model_states.pt (read with weights_only=True);
+* ZeRO stages 1-3: DeepSpeed's fp32 consolidation (`get_fp32_state_dict_from_zero_checkpoint`), which
+  merges the fp32 master partitions of every rank (for ZeRO-3 the `module` entry is empty). Note that it
+  unpickles the checkpoint's own files (DeepSpeed's format needs it): export only checkpoints you wrote.
+
+The "mlm." prefix of the training wrapper is stripped. The consolidation stores a tied parameter once,
+so the decoder weight may be missing: the model is built from its config, loaded with strict=False,
+every missing key must be a tied one, and `tie_weights()` re-links it; the function checks that the
+output embedding IS the input embedding afterwards (and that nothing else is missing or unexpected).
+Output: config.json, model.safetensors, the tokenizer files, export.json and metrics.jsonl.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from trainer.errors import UserError
+
+PREFIX = "mlm."
+
+
+def _checkpoint_state_dict(folder: Path) -> dict:
+    import torch
+
+    model_files = sorted(folder.glob("*model_states.pt"))
+    if not model_files:
+        raise UserError(f"no DeepSpeed model states in {folder}; pass a run folder or a checkpoint folder")
+    meta = torch.load(model_files[0], map_location="cpu", weights_only=True)
+    stage = int(((meta.get("ds_config") or {}).get("zero_optimization") or {}).get("stage", 0))
+    if stage == 0:
+        state = meta["module"]
+    else:
+        from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
+        state = get_fp32_state_dict_from_zero_checkpoint(str(folder.parent), tag=folder.name)
+    return {k[len(PREFIX):] if k.startswith(PREFIX) else k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def _tied_keys(model) -> set[str]:
+    tied = getattr(model, "_tied_weights_keys", None) or {}
+    return set(tied) if isinstance(tied, (dict, list, tuple, set)) else set()
+
+
+def load_exported_check(model) -> None:
+    inp = model.get_input_embeddings().weight
+    outp = model.get_output_embeddings().weight
+    if getattr(model.config, "tie_word_embeddings", False) and inp.data_ptr() != outp.data_ptr():
+        raise UserError("exported model lost its tied embeddings; report this as a bug")
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path, *, config_dir: str | Path | None = None,
+                      tokenizer_dir: str | Path | None = None) -> dict:
+    """Write the HF folder; returns a summary (parameters, tied, step, source)."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    from trainer.runtime import latest_checkpoint
+
+    src = Path(checkpoint)
+    folder = latest_checkpoint(src)
+    if folder is None:
+        raise UserError(f"no complete checkpoint in {src}; pass a run folder of `python -m trainer pretrain` or a checkpoint folder")
+    run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
+    config_dir = Path(config_dir) if config_dir else run_dir / "model"
+    tokenizer_dir = Path(tokenizer_dir) if tokenizer_dir else run_dir / "tokenizer"
+    if not (config_dir / "config.json").is_file():
+        raise UserError(f"no model config at {config_dir}/config.json; pass --config")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"output folder {out} is not empty; choose a new --out")
+
+    config = AutoConfig.from_pretrained(str(config_dir), local_files_only=True)
+    model = AutoModelForMaskedLM.from_config(config)
+    state = _checkpoint_state_dict(folder)
+    result = model.load_state_dict(state, strict=False)
+    tied = _tied_keys(model)
+    missing = [k for k in result.missing_keys if k not in tied]
+    if missing or result.unexpected_keys:
+        raise UserError(f"checkpoint does not match the model config: missing {missing[:5]}, unexpected {list(result.unexpected_keys)[:5]}")
+    model.tie_weights()
+    load_exported_check(model)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out), safe_serialization=True)
+    if tokenizer_dir.is_dir():
+        for f in tokenizer_dir.iterdir():
+            if f.is_file() and f.name not in ("metrics.jsonl", "training_info.json"):
+                shutil.copy2(f, out / f.name)
+    done = json.loads((folder / "COMPLETE").read_text())
+    summary = {"source": str(folder), "step": int(done.get("step", 0)), "parameters": sum(p.numel() for p in model.parameters()),
+               "tied_embeddings": bool(getattr(config, "tie_word_embeddings", False)),
+               "missing_tied_keys": sorted(result.missing_keys)}
+    (out / "export.json").write_text(json.dumps(summary, indent=2) + "\n")
+    loss = None
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        for line in metrics.read_text().splitlines():
+            rec = json.loads(line) if line.strip() else {}
+            if rec.get("step") == summary["step"] and "loss" in rec:
+                loss = rec["loss"]
+    with open(out / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({"step": summary["step"], "loss": loss, "parameters": summary["parameters"]}) + "\n")
+    return summary

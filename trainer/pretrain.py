@@ -1,0 +1,238 @@
+"""Stage-1 training loop: MLM + deobfuscation on packed sequences, under DeepSpeed.
+
+One optimizer step = `grad_accum` micro-batches of `batch_size` packed sequences on each of W ranks.
+The loss of a step is the mean cross-entropy over ALL masked tokens of the global batch:
+
+    L = (1 / M) * sum_{ranks r} sum_{micro-batches m} sum_{masked i} CE_i,    M = total masked tokens
+
+Each rank knows M before its first backward (the step's micro-batches are fetched up front and the
+masked counts all-reduced), and back-propagates loss_sum(r, m) * W * grad_accum / M; DeepSpeed divides by
+grad_accum and averages gradients over the W ranks, so the applied gradient is exactly dL. Hence
+W ranks with batch B equal 1 rank with batch W*B (same data streams, trainer.data), up to float
+summation order.
+
+Per step: warmup + decay learning rate (trainer.runtime.make_lr_lambda), gradient clipping (DeepSpeed
+`gradient_clipping`), AdamW. A non-finite loss on any rank stops the run before its backward with
+`TrainingDiverged` naming the step and the batch's data positions; the last checkpoint is untouched.
+Checkpoints every `save_every` steps (and at the end) hold model, optimizer, scheduler, RNG and the
+data position of every stream (trainer.runtime.save_checkpoint), so `--resume` continues exactly.
+
+Run folder: OUT/run.json (arguments), OUT/model/config.json (model config), OUT/tokenizer/ (copy),
+OUT/metrics.jsonl, OUT/checkpoints/.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from trainer.errors import UserError
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class PretrainConfig:
+    data: str
+    tokenizer: str
+    out: str
+    size: str = "tiny"
+    init: str | None = None
+    max_steps: int = 1000
+    batch_size: int = 8
+    grad_accum: int = 1
+    seq_len: int = 1024
+    deepspeed_config: str = "zero1"
+    resume: bool = False
+    lr: float = 3e-4
+    warmup_steps: int = 100
+    schedule: str = "linear"
+    min_lr_ratio: float = 0.0
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    dropout: float = 0.1
+    mask_rate: float = 0.15
+    dobf_prob: float = 0.5
+    dobf_name_prob: float = 0.5
+    dobf_kinds: tuple[str, ...] = ("class", "function", "variable")
+    split: str = "train"
+    seed: int = 0
+    data_streams: int = 0
+    num_workers: int = 0
+    unit_rows: int = 512
+    shuffle_buffer: int = 4096
+    save_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    progress: bool = True
+    # Test hooks (hidden flags): sleep after each step; inject a NaN loss at a step.
+    throttle: float = 0.0
+    nan_at_step: int = -1
+    extra: dict = field(default_factory=dict)
+
+
+def _check_out_dir(out: Path, resume: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise UserError(f"output folder {out} is not empty; pass --resume to continue that run or choose a new --out")
+
+
+def build_stage1(cfg: PretrainConfig, special: dict, vocab: int):
+    """The masked-LM (fresh preset or --init folder), vocabulary-checked."""
+    from trainer.modeling import build_model, check_vocab, load_init
+
+    if cfg.init:
+        mlm = load_init(cfg.init)
+    else:
+        mlm = build_model(cfg.size, vocab, special, seq_len=cfg.seq_len, dropout=cfg.dropout)
+    check_vocab(mlm.config, vocab, special)
+    return mlm
+
+
+def run_pretrain(cfg: PretrainConfig) -> dict:
+    """Train; returns a summary dict (final step, last loss, tokens/s, packing efficiency, out)."""
+    from trainer.runtime import setup_runtime
+
+    out = Path(cfg.out)
+    rt = setup_runtime(seed=cfg.seed)
+    if rt.is_main:
+        _check_out_dir(out, cfg.resume)
+    rt.barrier()
+    try:
+        return _train(cfg, rt, out)
+    finally:
+        rt.barrier()
+
+
+def _train(cfg: PretrainConfig, rt, out: Path) -> dict:
+    import torch
+
+    from trainer.data import PackedStream, batches, find_shards, make_loader, merge_positions, plan_units
+    from trainer.masking import MaskingConfig
+    from trainer.metrics import MetricsLogger
+    from trainer.modeling import make_stage1_model
+    from trainer.runtime import ds_config_for, latest_checkpoint, load_checkpoint, save_checkpoint
+    from trainer.tokenization import load_tokenizer, special_ids, tokenizer_vocab_size
+
+    if cfg.seq_len < 8:
+        raise UserError("--seq-len must be at least 8")
+    tok = load_tokenizer(cfg.tokenizer)
+    special = special_ids(tok)
+    vocab = tokenizer_vocab_size(tok)
+    masking = MaskingConfig(mask_id=special["mask"], mlm_rate=cfg.mask_rate, dobf_prob=cfg.dobf_prob,
+                            dobf_name_prob=cfg.dobf_name_prob, dobf_kinds=tuple(cfg.dobf_kinds))
+    shards = find_shards(cfg.data)
+    workers = max(0, cfg.num_workers)
+    streams = cfg.data_streams or rt.world_size * max(1, workers)
+    if streams % (rt.world_size * max(1, workers)):
+        raise UserError(f"--data-streams {streams} must be a multiple of world size x workers ({rt.world_size} x {max(1, workers)})")
+    needs = ("content",) + (("identifiers",) if cfg.dobf_prob > 0 else ())
+    units = plan_units(shards, cfg.split, streams, cfg.unit_rows, needs=needs)
+
+    mlm = build_stage1(cfg, special, vocab)
+    model = make_stage1_model(mlm)
+    ds_config = ds_config_for(cfg.deepspeed_config, cfg.batch_size, cfg.grad_accum, rt, gradient_clipping=cfg.grad_clip)
+    engine, _, scheduler = rt.initialize(
+        model, ds_config, lr=cfg.lr, warmup_steps=cfg.warmup_steps, total_steps=cfg.max_steps,
+        weight_decay=cfg.weight_decay, schedule=cfg.schedule, min_lr_ratio=cfg.min_lr_ratio,
+    )
+
+    start_step, positions = 0, {}
+    if cfg.resume and latest_checkpoint(out) is not None:
+        state = load_checkpoint(engine, out)
+        start_step = int(state.get("step", 0))
+        positions = {int(k): tuple(v) for k, v in state.get("positions", {}).items()}
+        if state.get("data_streams", streams) != streams:
+            raise UserError(f"the checkpoint used {state.get('data_streams')} data streams; resume with --data-streams {state.get('data_streams')}")
+    if rt.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "run.json").write_text(json.dumps({**asdict(cfg), "world_size": rt.world_size, "data_streams": streams}, indent=2, default=str) + "\n")
+        mlm.config.save_pretrained(str(out / "model"))
+        tok_src = Path(cfg.tokenizer)
+        if tok_src.is_dir() and not (out / "tokenizer").exists():
+            shutil.copytree(tok_src, out / "tokenizer", ignore=shutil.ignore_patterns("metrics.jsonl", "training_info.json"))
+    rt.barrier()
+
+    dataset = PackedStream(
+        shards, units, cfg.tokenizer, masking, seq_len=cfg.seq_len, streams=streams, rank=rt.rank,
+        world_size=rt.world_size, seed=cfg.seed, window_units=max(1, cfg.shuffle_buffer // max(1, cfg.unit_rows)),
+        split=cfg.split, positions=positions, pad_id=special["pad"],
+    )
+    loader = make_loader(dataset, num_workers=workers)
+    micro_batches = batches(iter(loader), cfg.batch_size)
+    consumed = {s: positions.get(s, (0, 0, 0)) for s in dataset.rank_streams()}
+
+    logger = MetricsLogger(out, rt.is_main, cfg.max_steps, initial_step=start_step, progress=cfg.progress, description="pretrain")
+    engine.train()
+    window = {"loss": 0.0, "masked": 0.0, "correct": 0.0, "tokens": 0.0, "slots": 0.0, "docs": 0.0, "dobf": 0.0}
+    t_window = time.perf_counter()
+    last = {"step": start_step}
+    step = start_step
+    try:
+        for step in range(start_step + 1, cfg.max_steps + 1):
+            micro = [next(micro_batches) for _ in range(cfg.grad_accum)]
+            local_masked = sum(int((mb["labels"] != -100).sum()) for mb in micro)
+            (global_masked,) = rt.all_reduce_sum([local_masked])
+            scale = rt.world_size * cfg.grad_accum / max(global_masked, 1.0)
+            step_loss = step_correct = 0.0
+            for k, mb in enumerate(micro):
+                loss_sum, n_masked, n_correct = engine(
+                    mb["input_ids"].to(rt.device), mb["labels"].to(rt.device),
+                    mb["segment_ids"].to(rt.device), mb["position_ids"].to(rt.device),
+                )
+                if step == cfg.nan_at_step:
+                    loss_sum = loss_sum * float("nan")
+                (bad,) = rt.all_reduce_sum([0.0 if torch.isfinite(loss_sum).item() else 1.0])
+                if bad:
+                    where = ", ".join(f"stream {p[0]} epoch {p[1]} window {p[2]} seq {p[3] - 1}" for p in mb["pos"].tolist())
+                    raise TrainingDiverged(
+                        f"non-finite loss at step {step}, micro-batch {k} (data: {where}); the last good checkpoint "
+                        f"in {out / 'checkpoints'} is intact: lower --lr or raise --warmup-steps and --resume"
+                    )
+                engine.backward(loss_sum * scale)
+                engine.step()
+                step_loss += float(loss_sum.detach())
+                step_correct += float(n_correct)
+                for p in mb["pos"].tolist():
+                    consumed[int(p[0])] = (int(p[1]), int(p[2]), int(p[3]))
+            seg = torch.cat([mb["segment_ids"] for mb in micro])
+            window["loss"] += step_loss
+            window["masked"] += local_masked
+            window["correct"] += step_correct
+            window["tokens"] += float((seg != -1).sum())
+            window["slots"] += float(seg.numel())
+            window["docs"] += sum(mb["n_docs"] for mb in micro)
+            window["dobf"] += sum(mb["n_dobf"] for mb in micro)
+
+            if step % cfg.log_every == 0 or step == cfg.max_steps:
+                keys = list(window)
+                totals = dict(zip(keys, rt.all_reduce_sum([window[k] for k in keys])))
+                elapsed = time.perf_counter() - t_window
+                last = logger.log(
+                    step,
+                    loss=totals["loss"] / max(totals["masked"], 1.0),
+                    accuracy=totals["correct"] / max(totals["masked"], 1.0),
+                    lr=scheduler.get_last_lr()[0] if scheduler is not None else cfg.lr,
+                    tokens_per_s=totals["tokens"] / max(elapsed, 1e-9),
+                    packing_efficiency=totals["tokens"] / max(totals["slots"], 1.0),
+                    masked_tokens=int(totals["masked"]),
+                    dobf_share=totals["dobf"] / max(totals["docs"], 1.0),
+                    seconds=round(elapsed, 3),
+                ) or {"step": step}
+                window = dict.fromkeys(window, 0.0)
+                t_window = time.perf_counter()
+
+            if step % cfg.save_every == 0 or step == cfg.max_steps:
+                merged = merge_positions(rt.all_gather_object({s: list(v) for s, v in consumed.items()}))
+                save_checkpoint(engine, out, step, {"positions": merged, "data_streams": streams, "step": step}, keep=cfg.keep_checkpoints)
+            if cfg.throttle:
+                time.sleep(cfg.throttle)
+    finally:
+        logger.close()
+    return {"out": str(out), "step": step, **{k: v for k, v in last.items() if k != "time"}}
