@@ -1,0 +1,54 @@
+"""`python -m trainer contrastive`: stage 2 (see trainer/contrastive.py and docs/stage2.md)."""
+from __future__ import annotations
+
+import argparse
+
+from trainer.contrastive import ContrastiveConfig, train
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = ContrastiveConfig(data="", init="", out="")
+    p.add_argument("--data", required=True, help="the pipeline's OUT/pairs folder (or OUT)")
+    p.add_argument("--init", required=True, help="model folder to start from: a stage-1 export, any local HF/sentence-transformers folder, or 'minilm'")
+    p.add_argument("--out", required=True, help="run folder: metrics.jsonl, checkpoints/, model/ (final export)")
+    p.add_argument("--split", default=d.split)
+    p.add_argument("--text-column", default=d.text_column, choices=["summary", "docstring"])
+    p.add_argument("--code-column", default=d.code_column, choices=["code_hard", "code"],
+                   help="code_hard = the paper's hard positive (body without signature and returns)")
+    p.add_argument("--text-max-len", type=int, default=d.text_max_len)
+    p.add_argument("--code-max-len", type=int, default=d.code_max_len)
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="pairs per rank per step (negatives: 2N-2 over all ranks)")
+    p.add_argument("--max-steps", type=int, default=d.max_steps)
+    p.add_argument("--max-minutes", type=float, default=d.max_minutes, help="stop after this wall time (0 = no limit); the schedule still spans --max-steps")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (paper: 5e-6)")
+    p.add_argument("--warmup", type=int, default=d.warmup, help="warmup steps (paper: 500)")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--temperature", type=float, default=d.temperature)
+    p.add_argument("--hard-negatives", action=argparse.BooleanOptionalAction, default=d.hard_negatives,
+                   help="the paper's gamma weights on the 2N-2 negatives (off = plain InfoNCE)")
+    p.add_argument("--gamma-scale", choices=["unit", "2n-2"], default=d.gamma_scale,
+                   help="2n-2 (default): weights with mean 1, uniform weights = InfoNCE; unit: gamma sums to 1 as printed in the paper")
+    p.add_argument("--detach-gamma", action=argparse.BooleanOptionalAction, default=d.detach_gamma,
+                   help="treat the weights as constants in backward (default: yes)")
+    p.add_argument("--hn-form", choices=["paper", "robinson"], default=d.hn_form)
+    p.add_argument("--beta", type=float, default=d.beta, help="concentration of Robinson's form (weights ~ exp(beta s / tau))")
+    p.add_argument("--grad-cache-chunk", type=int, default=d.grad_cache_chunk, help="GradCache chunk size (0 = direct, no caching)")
+    p.add_argument("--matryoshka-dims", type=lambda s: [int(x) for x in s.split(",") if x], default=d.matryoshka_dims,
+                   help="comma-separated nested embedding sizes, e.g. 64,128,256 (the full size is always included)")
+    p.add_argument("--deepspeed-config", default=d.deepspeed_config, help="a JSON file or a name in deploy/deepspeed (zero1, zero2, zero3)")
+    p.add_argument("--gradient-clipping", type=float, default=d.gradient_clipping)
+    p.add_argument("--save-every", type=int, default=d.save_every, help="checkpoint every N steps (0 = only at the end when resuming is wanted: never)")
+    p.add_argument("--log-every", type=int, default=d.log_every)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/latest")
+    p.add_argument("--no-export", dest="export", action="store_false")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--local_rank", type=int, default=None, help=argparse.SUPPRESS)  # set by the deepspeed launcher
+
+
+def run(args) -> int:
+    fields = ContrastiveConfig.__dataclass_fields__
+    cfg = ContrastiveConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    summary = train(cfg)
+    print(f"stage 2 done: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, {summary['pairs_per_s']:.1f} pairs/s -> {cfg.out}")
+    return 0

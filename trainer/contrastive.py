@@ -1,0 +1,186 @@
+"""The stage-2 training loop (design.md sections 4 and 6).
+
+One step = one contrastive batch of `batch_size` pairs per rank (global batch = batch_size x world):
+tokenize texts and codes separately (own max lengths, padded to the longest in the batch), then
+`gradcache.step_forward_backward` through the DeepSpeed engine (direct or cached), with the loss
+`losses.stage2_loss` over embeddings gathered across ranks by `gather.gather_with_grad` (each rank scores
+its own pairs as anchors against every rank's items; see gather.py for why this gives the
+single-process gradient), then `engine.step()` (clipping, AdamW, warmup + linear decay).
+
+DeepSpeed's gradient_accumulation_steps is 1: accumulation inside a contrastive batch is GradCache's job
+(splitting a batch into independent micro-batches would shrink the set of negatives, which changes the
+loss). Checkpoints (runtime.save_checkpoint) store model, optimizer, scheduler, RNG and the step; the
+data order is a pure function of (seed, step) (pairs_data.PairStream), so resuming is exact.
+A non-finite loss stops the run before the optimizer step, naming the step, leaving the last
+checkpoint intact. The final model is exported to OUT/model (st_export).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from trainer.errors import UserError
+
+
+@dataclass
+class ContrastiveConfig:
+    data: str
+    init: str
+    out: str
+    split: str = "train"
+    text_column: str = "summary"
+    code_column: str = "code_hard"
+    text_max_len: int = 64
+    code_max_len: int = 256
+    batch_size: int = 32
+    max_steps: int = 1000
+    lr: float = 5e-6
+    warmup: int = 500
+    weight_decay: float = 0.01
+    temperature: float = 0.05
+    hard_negatives: bool = True
+    gamma_scale: str = "2n-2"
+    detach_gamma: bool = True
+    hn_form: str = "paper"
+    beta: float = 1.0
+    grad_cache_chunk: int = 0
+    matryoshka_dims: list = field(default_factory=list)
+    deepspeed_config: str = "zero1"
+    gradient_clipping: float = 1.0
+    save_every: int = 0
+    log_every: int = 1
+    seed: int = 0
+    resume: bool = False
+    max_minutes: float = 0.0
+    export: bool = True
+    progress: bool = True
+
+
+def loss_kwargs(cfg: ContrastiveConfig) -> dict:
+    return dict(temperature=cfg.temperature, hard_negatives=cfg.hard_negatives, gamma_scale=cfg.gamma_scale,
+                detach_gamma=cfg.detach_gamma, hn_form=cfg.hn_form, beta=cfg.beta)
+
+
+def make_loss_fn(cfg: ContrastiveConfig):
+    """loss(text_local, code_local): gathers across ranks (identity on one rank) and scores local anchors."""
+    from trainer.gather import gather_with_grad, local_anchor_range
+    from trainer.losses import stage2_loss
+
+    kwargs = loss_kwargs(cfg)
+
+    def loss_fn(text, code):
+        return stage2_loss(gather_with_grad(text), gather_with_grad(code), matryoshka_dims=cfg.matryoshka_dims,
+                           anchors=local_anchor_range(text.shape[0]), **kwargs)
+
+    return loss_fn
+
+
+def validate(cfg: ContrastiveConfig) -> None:
+    from schemas.contract import PAIRS_CODE_COLUMNS, PAIRS_TEXT_COLUMNS
+
+    if cfg.text_column not in PAIRS_TEXT_COLUMNS:
+        raise UserError(f"--text-column must be one of {PAIRS_TEXT_COLUMNS}")
+    if cfg.code_column not in PAIRS_CODE_COLUMNS:
+        raise UserError(f"--code-column must be one of {PAIRS_CODE_COLUMNS}")
+    if cfg.batch_size < 2:
+        raise UserError("--batch-size must be at least 2 (in-batch negatives)")
+    if cfg.max_steps < 1:
+        raise UserError("--max-steps must be at least 1")
+    if cfg.grad_cache_chunk < 0:
+        raise UserError("--grad-cache-chunk must be >= 0 (0 = no caching)")
+
+
+def train(cfg: ContrastiveConfig) -> dict:
+    """Run stage 2; returns a summary dict (also written to OUT/summary.json on the main rank)."""
+    validate(cfg)
+    from trainer.runtime import ds_config_for, latest_checkpoint, load_checkpoint, save_checkpoint, setup_runtime
+
+    rt = setup_runtime(seed=cfg.seed)
+    import torch
+
+    from trainer.encoder import load_encoder, tokenize
+    from trainer.gradcache import step_forward_backward
+    from trainer.metrics import MetricsLogger
+    from trainer.pairs_data import PairStream
+
+    out = Path(cfg.out)
+    stream = PairStream.from_pairs(cfg.data, cfg.split, cfg.text_column, cfg.code_column, cfg.batch_size,
+                                   rank=rt.rank, world_size=rt.world_size, seed=cfg.seed)
+    encoder, tokenizer, model_dir = load_encoder(cfg.init)
+    encoder.to(rt.device)
+    encoder.train()
+    ds_config = ds_config_for(cfg.deepspeed_config, cfg.batch_size, 1, rt, gradient_clipping=cfg.gradient_clipping)
+    engine, _, scheduler = rt.initialize(encoder, ds_config, lr=cfg.lr, warmup_steps=cfg.warmup,
+                                         total_steps=cfg.max_steps, weight_decay=cfg.weight_decay)
+    start = 0
+    if cfg.resume:
+        if latest_checkpoint(out) is None:
+            raise UserError(f"--resume given but {out} holds no complete checkpoint; drop --resume to start fresh")
+        start = int(load_checkpoint(engine, out)["step"])
+    if rt.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps({**asdict(cfg), "init_dir": str(model_dir), "world_size": rt.world_size,
+                                                     "pairs": len(stream.texts), "dropped_empty": stream.dropped}, indent=2) + "\n")
+    logger = MetricsLogger(out, rt.is_main, cfg.max_steps, initial_step=start, progress=cfg.progress, description="stage2")
+    loss_fn = make_loss_fn(cfg)
+    set_boundary = engine.set_gradient_accumulation_boundary
+    t0 = time.time()
+    pairs_done, step = 0, start
+    last_loss = float("nan")
+    for step in range(start, cfg.max_steps):
+        texts, codes = stream.batch(step)
+        tb = {k: v.to(rt.device) for k, v in tokenize(tokenizer, texts, cfg.text_max_len).items()}
+        cb = {k: v.to(rt.device) for k, v in tokenize(tokenizer, codes, cfg.code_max_len).items()}
+        loss = step_forward_backward(engine, tb, cb, loss_fn, chunk_size=cfg.grad_cache_chunk,
+                                     backward=engine.backward, set_boundary=set_boundary)
+        loss_value = rt.all_reduce_sum([loss.item()])[0] / rt.world_size
+        if not math.isfinite(loss_value):
+            logger.close()
+            raise UserError(f"non-finite stage-2 loss {loss_value} at step {step + 1} (epoch {step // stream.steps_per_epoch}, "
+                            f"batch {step % stream.steps_per_epoch}); the last checkpoint is intact: lower --lr or check the data")
+        engine.step()
+        pairs_done += cfg.batch_size * rt.world_size
+        last_loss = loss_value
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.max_steps:
+            elapsed = time.time() - t0
+            logger.log(done, loss=loss_value, lr=scheduler.get_last_lr()[0], pairs_per_s=pairs_done / max(elapsed, 1e-9),
+                       epoch=step / stream.steps_per_epoch)
+        if cfg.save_every and done % cfg.save_every == 0 and done < cfg.max_steps:
+            save_checkpoint(engine, out, done, {"step": done})
+        if cfg.max_minutes and (time.time() - t0) / 60 >= cfg.max_minutes:
+            logger.write(f"time budget of {cfg.max_minutes} min reached at step {done}")
+            break
+    final_step = step + 1 if cfg.max_steps > start else start
+    elapsed = time.time() - t0
+    if cfg.save_every:
+        save_checkpoint(engine, out, final_step, {"step": final_step})
+    logger.close()
+    summary = {"steps": final_step, "final_loss": last_loss, "seconds": round(elapsed, 2),
+               "pairs_per_s": pairs_done / max(elapsed, 1e-9), "pairs": len(stream.texts)}
+    if cfg.export:
+        export_model(engine, encoder, tokenizer, out / "model", rt, cfg, summary)
+    if rt.is_main:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    rt.barrier()
+    return summary
+
+
+def export_model(engine, encoder, tokenizer, out_dir: Path, rt, cfg: ContrastiveConfig, summary: dict) -> None:
+    """Export on the main rank; under ZeRO-3 every rank first gathers the partitioned parameters."""
+    import deepspeed
+
+    from trainer.st_export import export_encoder
+
+    params = list(encoder.parameters())
+    stage = engine.zero_optimization_stage() if hasattr(engine, "zero_optimization_stage") else 0
+    if stage == 3:
+        with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
+            if rt.is_main:
+                export_encoder(encoder.backbone, tokenizer, out_dir, max_seq_length=cfg.code_max_len, extra={"stage2": asdict(cfg), **summary})
+    elif rt.is_main:
+        export_encoder(encoder.backbone, tokenizer, out_dir, max_seq_length=cfg.code_max_len, extra={"stage2": asdict(cfg), **summary})
+    rt.barrier()
