@@ -150,8 +150,8 @@ class ReadParquetPart(beam.DoFn):
         for i, raw in enumerate(raw_contents):
             row = {key: vals[i] for key, vals in values.items()}
             given_lang = row.get("lang")
-            lang = canonical_key(given_lang) if given_lang else None
-            lang = lang or part.dir_lang
+            # An explicit `lang` value decides (an unknown one is a reject); else data/<lang>/.
+            lang = canonical_key(given_lang) if given_lang else part.dir_lang
             if self._languages is not None and lang is not None and lang not in self._languages:
                 self._unselected.inc()
                 continue
