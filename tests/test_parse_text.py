@@ -172,6 +172,14 @@ def test_ruby_yard_and_rdoc():
     assert summarize(rdoc) == "Returns true if the string is blank."
     assert "Examples" not in clean_docstring(rdoc)
     assert summarize(":nodoc:\nInternal helper.") == ""
+    call_seq = (
+        ":call-seq:\n  csv.skip_lines -> regexp or nil\n  other -> x\n\n"
+        "Returns the Regexp used to identify comment lines; see {Option +skip_lines+}[#class-CSV-label-Option]."
+    )
+    assert summarize(call_seq) == "Returns the Regexp used to identify comment lines; see Option skip_lines."
+    assert summarize("Delegates to Kernel#open, see open[rdoc-ref:Kernel#open] for details.") == (
+        "Delegates to Kernel#open, see open for details."
+    )
 
 
 def test_csharp_xml_doc():
@@ -214,6 +222,10 @@ def test_urls_removed_in_all_forms():
         "or www.example.org/path and [the docs](https://docs.rs/x) too."
     )
     assert summarize(doc) == "Downloads the file (see) from or and the docs too."
+    # Empty brackets left by a removed URL go; call parentheses stay.
+    assert summarize("Calls flush() first (https://x.org/y) then [](http://z) returns.") == (
+        "Calls flush() first then returns."
+    )
 
 
 def test_html_tags_removed_but_generics_kept():

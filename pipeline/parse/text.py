@@ -77,6 +77,7 @@ _INLINE_TAG_RE = re.compile(r"\{@(\w+)\s*([^{}]*)\}")
 _ROLE_RE = re.compile(r":(?:[\w-]+:)*[\w-]+:`([^`]*)`")
 _DOUBLE_BACKTICK_RE = re.compile(r"``([^`]*)``")
 _BACKTICK_RE = re.compile(r"`([^`\n]*)`")
+_RDOC_LINK_RE = re.compile(r"\{([^{}\n]+)\}\[[^\]\s]*\]|\b(\w+)\[(?:https?:|rdoc-ref:|#|mailto:)[^\]\s]*\]")  # {text}[url], word[url]
 _RDOC_CODE_RE = re.compile(r"(?<![\w+])\+([\w.:#?!]+)\+(?![\w+])")  # RDoc +code+
 
 # A documentation tag starting a line: @param, @return, \param, \returns, ... Everything from the
@@ -98,6 +99,7 @@ _INLINE_SECTION_RE = re.compile(
     r"^(?:args|arguments|parameters|params|keyword args|kwargs|returns|return|yields|raises|throws)\s*:\s+\S",
     re.IGNORECASE,
 )
+_CALL_SEQ_RE = re.compile(r"^:call-seq:\s*$")
 _UNDERLINE_RE = re.compile(r"^([-=~^\"'`#*+])\1{2,}\s*$")
 _HEADING_RE = re.compile(r"^(?:#{1,6}|={1,6})\s+\S")       # Markdown "## Title", RDoc "== Title"
 _DOCTEST_RE = re.compile(r"^(?:>>>|\.\.\.\s|\$ |In \[\d+\]:)")
@@ -172,6 +174,13 @@ def _cut_sections(text: str) -> str:
         if in_fence:
             i += 1
             continue
+        if _CALL_SEQ_RE.match(line):
+            # RDoc ":call-seq:" is followed by indented signatures up to a blank line; the
+            # description comes after it.
+            i += 1
+            while i < len(lines) and lines[i].strip():
+                i += 1
+            continue
         desc = _DESC_TAG_RE.match(line)
         if desc:
             kept.append(line[desc.end():])
@@ -235,6 +244,7 @@ def clean_docstring(docstring: str | None) -> str:
     text = _HTML_TAG_RE.sub("", text)
     text = html.unescape(text)
     text = _INLINE_TAG_RE.sub(_inline_tag, text)
+    text = _RDOC_LINK_RE.sub(lambda m: m.group(1) or m.group(2), text)
     text = _MD_IMAGE_RE.sub("", text)
     text = _MD_LINK_RE.sub(lambda m: m.group(1), text)
     text = _URL_RE.sub(_url_residue, text)
@@ -244,7 +254,8 @@ def clean_docstring(docstring: str | None) -> str:
     text = _BACKTICK_RE.sub(lambda m: m.group(1), text)
     text = _RDOC_CODE_RE.sub(lambda m: m.group(1), text)
     # Empty brackets left behind by removed URLs/links, e.g. "see ()" or "(<>)".
-    text = re.sub(r"\(\s*\)|\[\s*\]|<\s*>", "", text)
+    # Calls such as "flush()" keep their parentheses (they are attached to a name).
+    text = re.sub(r"(?<![\w\])>])(?:\(\s*\)|\[\s*\]|<\s*>)", "", text)
     paragraphs = []
     for block in re.split(r"\n\s*\n", text):
         para = _WS_RE.sub(" ", " ".join(ln.strip() for ln in block.split("\n"))).strip()

@@ -24,7 +24,10 @@ function (pair candidate) ends in exactly one of pairs / rejected(pair_filter) /
 except candidates sharing a start line with an earlier candidate of the same file, which are rejected
 at pair_filter with reason ``duplicate_start_line`` (pair ids must be unique).
 Counters (namespace "codesage"): parse.files, parse.rejected, parse.functions,
-parse.functions_with_docs, parse.functions_without_doc, pairs.candidates, pairs.kept, plus the
+parse.functions_with_docs, parse.functions_without_doc, parse.functions_skipped_syntax_error
+(functions the extractor dropped because their own subtree has a syntax error),
+parse.files_with_syntax_errors (parsed despite local errors), pairs.candidates,
+pairs.duplicate_start_line, pairs.kept, plus the
 ``pair_filter.*`` counters of ApplyFilters and the ``pair_dedup.*`` counters of NearDedup.
 """
 from __future__ import annotations
@@ -69,6 +72,9 @@ class _ParseDoFn(beam.DoFn):
         self._with_docs = counter("parse.functions_with_docs")
         self._without_doc = counter("parse.functions_without_doc")
         self._candidates = counter("pairs.candidates")
+        self._same_line = counter("pairs.duplicate_start_line")
+        self._skipped = counter("parse.functions_skipped_syntax_error")
+        self._with_syntax_errors = counter("parse.files_with_syntax_errors")
 
     def _extractor(self, lang: str):
         ex = self._extractors.get(lang)
@@ -112,6 +118,7 @@ class _ParseDoFn(beam.DoFn):
             n_docs += 1
             candidate = build_pair(record, function)
             if function.start_line in seen_lines:
+                self._same_line.inc()
                 yield beam.pvalue.TaggedOutput(
                     REJECTED_TAG, reject_row(candidate, "pair_filter", "duplicate_start_line")
                 )
@@ -120,6 +127,11 @@ class _ParseDoFn(beam.DoFn):
             self._candidates.inc()
             yield beam.pvalue.TaggedOutput(PAIRS_TAG, candidate)
         n_funcs = len(res.functions)
+        # Functions whose own subtree has a syntax error are not extracted; count them so that
+        # the loss is visible (they are not in `functions` of the stats either).
+        self._skipped.inc(getattr(res, "skipped_functions", 0) or 0)
+        if getattr(res, "syntax_errors", 0):
+            self._with_syntax_errors.inc()
         self._functions.inc(n_funcs)
         self._with_docs.inc(n_docs)
         self._without_doc.inc(n_funcs - n_docs)
