@@ -107,6 +107,12 @@ def _both_directions(edge):
     yield (y, x)
 
 
+def _directed_step(element, step):
+    u, neighbours = element
+    for edge in step(u, neighbours):
+        yield from _both_directions(edge)
+
+
 class _RootOrFail(beam.DoFn):
     def __init__(self, max_rounds: int, namespace: str, stage: str):
         self._max_rounds = max_rounds
@@ -143,18 +149,17 @@ class ConnectedComponents(beam.PTransform):
         self._stage = stage
 
     def expand(self, edges):
-        current = edges | "Normalise" >> beam.FlatMap(lambda e: [_edge(*e)] if e[0] != e[1] else [])
+        # Each step is one GroupByKey plus one FlatMap that emits the next step's directed edges.
+        current = edges | "Directed" >> beam.FlatMap(lambda e: _both_directions(e) if e[0] != e[1] else ())
         for i in range(self._max_rounds):
             for name, step in (("LargeStar", large_star), ("SmallStar", small_star)):
                 current = (
                     current
-                    | f"{name}{i}Directed" >> beam.FlatMap(_both_directions)
                     | f"{name}{i}Group" >> beam.GroupByKey()
-                    | f"{name}{i}Step" >> beam.FlatMapTuple(lambda u, nbrs, _f=step: _f(u, nbrs))
+                    | f"{name}{i}Step" >> beam.FlatMap(_directed_step, step)
                 )
         return (
             current
-            | "CheckDirected" >> beam.FlatMap(_both_directions)
             | "CheckGroup" >> beam.GroupByKey()
             | "RootOrFail" >> beam.ParDo(_RootOrFail(self._max_rounds, self._namespace, self._stage))
         )
