@@ -103,6 +103,7 @@ class DocStyle:
     reject_prefixes: tuple        # comments starting with these are never docs (e.g. "//!", "#!")
     blank_line_breaks: bool       # a blank line between the doc and the function detaches it
     skip_types: frozenset         # siblings between doc and function that belong to the function
+    skip_non_doc_comments: bool   # plain comments between the doc and the function are skipped
     statement_types: frozenset    # body_string: the wrapping statement of the docstring
     string_types: frozenset       # body_string: the string literal node types
     decoder: str
@@ -123,6 +124,7 @@ class DocStyle:
             reject_prefixes=tuple(d.get("reject_prefixes", [])),
             blank_line_breaks=bool(d.get("blank_line_breaks", True)),
             skip_types=frozenset(d.get("skip_types", [])),
+            skip_non_doc_comments=bool(d.get("skip_non_doc_comments", False)),
             statement_types=frozenset(d.get("statement_types", [])),
             string_types=frozenset(d.get("string_types", [])),
             decoder=decoder,
@@ -294,7 +296,7 @@ class Extractor:
             if prev.end_point[1] == 0 and end_row > prev.start_point[0]:
                 end_row -= 1  # line comments that include their newline
             gap = expect_row - end_row
-            if gap < 1 or (gap > 1 and (doc.blank_line_breaks or comments)):
+            if gap < 0 or (gap > 1 and doc.blank_line_breaks):
                 break
             before = prev.prev_sibling
             if before is not None and before.end_point[0] == prev.start_point[0] and before.type not in doc.comment_types:
@@ -304,25 +306,37 @@ class Extractor:
             prev = before
         if not comments:
             return None, None, first_row
-        nearest = self._text(comments[0])
-        if any(nearest.startswith(r) for r in doc.reject_prefixes):
-            return None, None, first_row
+        for k, comment in enumerate(comments):
+            text = self._text(comment)
+            if any(text.startswith(r) for r in doc.reject_prefixes):
+                found = None
+            else:
+                found = self._doc_at(comments, k, text)
+            if found is not None:
+                return found[0], found[1], first_row
+            if not doc.skip_non_doc_comments:
+                break
+        return None, None, first_row
+
+    def _doc_at(self, comments, k, text):
+        """(first_node, text) when comments[k] starts a doc comment (block, or a run of line
+        comments going upwards), else None."""
+        doc = self.doc
         for opener, closer in doc.block_markers:
-            if nearest.startswith(opener) and not nearest.startswith(opener + closer[-1:]):
-                return comments[0], self._clean_block(nearest, opener, closer), first_row
-        prefix = next((p for p in doc.line_prefixes if nearest.startswith(p)), None)
+            if text.startswith(opener) and not text.startswith(opener + closer[-1:]):
+                return comments[k], self._clean_block(text, opener, closer)
+        prefix = next((p for p in doc.line_prefixes if text.startswith(p)), None)
         if prefix is None:
-            return None, None, first_row
+            return None
         run = []
-        for c in comments:
+        for c in comments[k:]:
             t = self._text(c)
             if not t.startswith(prefix) or any(t.startswith(r) for r in doc.reject_prefixes if len(r) > len(prefix)) \
                     or any(t.startswith(o) for o, _ in doc.block_markers):
                 break
             run.append(t[len(prefix):].rstrip())
         run.reverse()
-        text = inspect.cleandoc("\n".join(run))
-        return comments[len(run) - 1], text, first_row
+        return comments[k + len(run) - 1], inspect.cleandoc("\n".join(run))
 
     @staticmethod
     def _clean_block(text: str, opener: str, closer: str) -> str:
@@ -369,13 +383,14 @@ class Extractor:
         else:
             doc_stmt, docstring = self._body_doc(body)
             code_start_node_row = start_row
-        end_row = outer.end_point[0]
-        if outer.end_point[1] == 0 and end_row > outer.start_point[0]:
+        last = self._last_code_leaf(outer)
+        end_row = last.end_point[0]
+        if last.end_point[1] == 0 and end_row > outer.start_point[0]:
             end_row -= 1
 
         # code: from the first line of the function (attributes included) to its end
         code_start = self._row_start_char(content, offsets, outer, code_start_node_row)
-        code_end = offsets.end(outer)
+        code_end = offsets.end(last)
         line_start = content.rfind("\n", 0, code_start) + 1
         pad = pad_prefix(content[line_start:code_start])
         base = code_start - len(pad)
@@ -386,7 +401,7 @@ class Extractor:
         code = dedent_block(remove_spans(fn_text, removals))
 
         # body: delimiters stripped, documentation and returns removed
-        b_start, b_end = offsets.start(body), offsets.end(body)
+        b_start, b_end = offsets.start(body), min(offsets.end(body), code_end)
         lead, trail = b_start, b_end
         if len(self.body_delimiters) == 2:
             open_, close = self.body_delimiters
@@ -418,6 +433,20 @@ class Extractor:
             code_hard=code_hard,
             body_lines=body_lines,
         )
+
+    def _last_code_leaf(self, node):
+        """The last descendant that is not a trailing comment: indentation-based grammars put
+        comments that follow a body inside its block; they are not part of the function."""
+        cur = node
+        comment_types = self.doc.comment_types
+        while True:
+            kids = cur.children
+            i = len(kids) - 1
+            while i >= 0 and kids[i].type in comment_types:
+                i -= 1
+            if i < 0:
+                return cur
+            cur = kids[i]
 
     @staticmethod
     def _row_start_char(content, offsets, outer, row) -> int:
