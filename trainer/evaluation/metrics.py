@@ -1,9 +1,9 @@
 """Ranking metrics. Every function states its convention; `CONVENTIONS` holds the sentences printed
 beside the numbers.
 
-Ranks are 1-based. Ties: the gold item's rank is 1 + the number of candidates scoring STRICTLY higher
-(optimistic on ties; dense float scores almost never tie, BM25 zero scores never reach a gold item with
-a shared token).
+Ranks are 1-based. Ties are broken AGAINST the gold item: its rank is the number of candidates scoring
+greater than or equal to it (itself included). Dense float scores almost never tie; BM25 gives a query
+without a shared token 0 everywhere, which must not count as a hit.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import numpy as np
 
 CONVENTIONS = {
     "cosqa_mrr": "CoSQA dev: each of the queries ranks the WHOLE code base (code_idx_map.txt, code with its docstring, as CoSQA ships it); "
-                 "MRR = mean of 1/rank of the gold snippet, ranks past 1000 score 0; ties optimistic",
+                 "MRR = mean of 1/rank of the gold snippet, ranks past 1000 score 0; ties count against the gold item",
     "pairs_mrr": "held-out pairs: text (summary) of each query pair ranks the code column of EVERY pair in the split (pool = the split); "
-                 "MRR = mean 1/rank of the query's own code, ranks past 1000 score 0; ties optimistic",
+                 "MRR = mean 1/rank of the query's own code, ranks past 1000 score 0; ties count against the gold item",
     "pairs_recall": "recall@k = share of queries whose own code ranks <= k in the same pool",
     "c2c_map": "code-to-code: groups = pairs of the split with the same language, the same function name (last component, lower-cased) "
                "and the same summary (lower-cased, whitespace-normalized) from DIFFERENT files, >= 2 members; pair-level near-dedup already removed "
@@ -29,7 +29,7 @@ def ranks_of_gold(scores: np.ndarray, gold: Sequence[int]) -> np.ndarray:
     """scores (Q, D), gold[q] the index of query q's relevant item -> 1-based ranks (Q,)."""
     gold = np.asarray(gold)
     gold_scores = scores[np.arange(len(gold)), gold]
-    return 1 + (scores > gold_scores[:, None]).sum(axis=1)
+    return (scores >= gold_scores[:, None]).sum(axis=1)
 
 
 def mrr(ranks: Iterable[int], cutoff: int = 1000) -> float:
@@ -47,7 +47,7 @@ def recall_at(ranks: Iterable[int], k: int) -> float:
 
 def average_precision(scores: np.ndarray, relevant: Sequence[int], exclude: int | None = None) -> float:
     """AP of one query over the full ranking of `scores` (D,) with the item `exclude` (the query
-    itself) removed: mean over relevant items of precision at their rank (optimistic ties)."""
+    itself) removed: mean over relevant items of precision at their rank (ties against relevant items)."""
     s = scores.astype(np.float64).copy()
     if exclude is not None:
         s[exclude] = -np.inf
@@ -55,7 +55,6 @@ def average_precision(scores: np.ndarray, relevant: Sequence[int], exclude: int 
     if rel.size == 0:
         return float("nan")
     rel_scores = np.sort(s[rel])[::-1]
-    # rank of the j-th best relevant item = 1 + #items strictly above it
-    ranks = 1 + (s[None, :] > rel_scores[:, None]).sum(axis=1)
-    ranks = np.maximum.accumulate(np.maximum(ranks, np.arange(1, rel.size + 1)))
+    # rank of the j-th best relevant item = #items scoring >= it (ties resolved against it)
+    ranks = (s[None, :] >= rel_scores[:, None]).sum(axis=1)
     return float((np.arange(1, rel.size + 1) / ranks).mean())
