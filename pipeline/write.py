@@ -274,10 +274,11 @@ def finalize(staging: str, out_dir: str, options: dict[str, Any], counts: dict[s
         expected = [shard_name(table, i, count) for i in range(count)]
         if names != expected:
             raise RuntimeError(f"internal error: incomplete {table} shard set: {names}")
+    replace = _exists_nonempty(out_dir)
+    if replace and not overwrite:  # something appeared while the job ran
+        raise UserError(f"the output folder {out_dir} is not empty; pass --overwrite or choose another folder")
     _remove_tree(join(staging, META_DIR))
-    if _exists_nonempty(out_dir):
-        if not overwrite:  # something appeared while the job ran
-            raise UserError(f"the output folder {out_dir} is not empty; pass --overwrite or choose another folder")
+    if replace:
         _replace_old_output(out_dir)
     _move_into_place(staging, out_dir, shards)
     manifest = Manifest(options=options, counts=counts, shards=shards, extra=extra)
