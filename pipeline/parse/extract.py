@@ -52,15 +52,52 @@ DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_ERROR_RATIO = 0.5
 
 
-@dataclasses.dataclass
 class Function:
-    name: str
-    start_line: int
-    end_line: int
-    docstring: str | None
-    code: str
-    code_hard: str
-    body_lines: int
+    """One extracted function. name/start_line/end_line/docstring are computed eagerly; code,
+    code_hard and body_lines on first access (the pipeline only needs them for documented
+    functions, about a quarter of all), then cached. Equality and repr cover every field."""
+
+    __slots__ = ("name", "start_line", "end_line", "docstring", "_code", "_code_hard", "_body_lines", "_make")
+    FIELDS = ("name", "start_line", "end_line", "docstring", "code", "code_hard", "body_lines")
+
+    def __init__(self, name: str, start_line: int, end_line: int, docstring: str | None,
+                 code: str | None = None, code_hard: str | None = None, body_lines: int | None = None,
+                 make=None):
+        self.name = name
+        self.start_line = start_line
+        self.end_line = end_line
+        self.docstring = docstring
+        self._code, self._code_hard, self._body_lines = code, code_hard, body_lines
+        self._make = make  # () -> (code, code_hard, body_lines)
+
+    def _materialize(self) -> None:
+        if self._make is not None:
+            self._code, self._code_hard, self._body_lines = self._make()
+            self._make = None
+
+    @property
+    def code(self) -> str:
+        self._materialize()
+        return self._code
+
+    @property
+    def code_hard(self) -> str:
+        self._materialize()
+        return self._code_hard
+
+    @property
+    def body_lines(self) -> int:
+        self._materialize()
+        return self._body_lines
+
+    def to_dict(self) -> dict:
+        return {f: getattr(self, f) for f in self.FIELDS}
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Function) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Function({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
 
 
 @dataclasses.dataclass
@@ -157,19 +194,21 @@ class Extractor:
         for required in ("functions", "returns", "identifiers"):
             if required not in spec.queries:
                 raise ValueError(f"spec {spec.key!r} lacks the [queries] {required} entry")
-        self.q_functions = self._query("functions")
-        self.q_returns = self._query("returns")
-        self.q_identifiers = self._query("identifiers")
-        self.q_scopes = self._query("scopes") if "scopes" in spec.queries else None
+        # functions and scopes share one query (one traversal); a match with @scope is a scope
+        self.q_functions = self._query(*[n for n in ("functions", "scopes") if n in spec.queries])
+        # returns and identifiers share one query (one traversal of the tree); capture names differ
+        self.q_tokens = self._query("returns", "identifiers")
         self.q_errors = tree_sitter.Query(self.language, "(ERROR) @error")
         # text predicates (#any-of? ...) need the tree to carry its source (see parse_bounded)
         self.needs_source = any("(#" in src for src in spec.queries.values())
 
-    def _query(self, name: str) -> tree_sitter.Query:
-        try:
-            return tree_sitter.Query(self.language, self.spec.queries[name])
-        except (tree_sitter.QueryError, ValueError) as exc:
-            raise ValueError(f"{self.spec.key}/{name}.scm: {exc}") from None
+    def _query(self, *names: str) -> tree_sitter.Query:
+        for name in names:  # compile each alone first so an error names its file
+            try:
+                tree_sitter.Query(self.language, self.spec.queries[name])
+            except (tree_sitter.QueryError, ValueError) as exc:
+                raise ValueError(f"{self.spec.key}/{name}.scm: {exc}") from None
+        return tree_sitter.Query(self.language, "\n".join(self.spec.queries[n] for n in names))
 
     def _text(self, node) -> str:
         # Node.text is unusable here: trees parsed through a read callback keep no source bytes
@@ -195,12 +234,13 @@ class Extractor:
             return FileExtraction([], [], error=f"syntax_error_ratio>{self.max_error_ratio:g}",
                                   syntax_errors=n_errors)
 
-        candidates = self._function_candidates(root)
-        names = self._qualified_names(root, candidates)
+        candidates, scopes = self._function_candidates(root)
+        names = self._qualified_names(scopes, candidates)
         if names is None:
             return FileExtraction([], [], error="max_depth_exceeded", syntax_errors=n_errors)
 
-        returns = tree_sitter.QueryCursor(self.q_returns).captures(root).get("return", [])
+        token_caps = tree_sitter.QueryCursor(self.q_tokens).captures(root)
+        returns = token_caps.get("return", [])
         return_spans = sorted((n.start_byte, n.end_byte, n.start_point, n.end_point) for n in returns)
 
         functions: list[Function] = []
@@ -214,14 +254,19 @@ class Extractor:
                 functions.append(fn)
         functions.sort(key=lambda f: (f.start_line, f.end_line, f.name))
 
-        identifiers = self._identifiers(root, data, offsets, error_ranges)
+        identifiers = self._identifiers(token_caps, data, offsets, error_ranges)
         return FileExtraction(functions, identifiers, None, n_errors, skipped)
 
     # ------------------------------------------------------------------ functions
-    def _function_candidates(self, root) -> list[dict]:
+    def _function_candidates(self, root) -> tuple[list[dict], list[tuple]]:
         seen = set()
         out = []
+        scopes = []
         for _, caps in tree_sitter.QueryCursor(self.q_functions).matches(root):
+            if "scope" in caps:
+                if "name" in caps:
+                    scopes.append((caps["scope"][0], caps["name"][0]))
+                continue
             if "function" not in caps or "name" not in caps or "body" not in caps:
                 continue
             node = caps["function"][0]
@@ -232,17 +277,14 @@ class Extractor:
             out.append({"function": node, "name": caps["name"][0], "body": caps["body"][0],
                         "qualifier": caps.get("qualifier", [None])[0]})
         out.sort(key=lambda c: (c["function"].start_byte, -c["function"].end_byte))
-        return out
+        return out, scopes
 
-    def _qualified_names(self, root, candidates) -> list[str] | None:
+    def _qualified_names(self, scopes, candidates) -> list[str] | None:
         """Qualified names by range containment over scopes (classes, modules, impls...) and
         the functions themselves, with an explicit stack; None when nesting > max_depth."""
         items = []  # (start, -end, order, name, candidate_index)
-        if self.q_scopes is not None:
-            for _, caps in tree_sitter.QueryCursor(self.q_scopes).matches(root):
-                if "scope" in caps and "name" in caps:
-                    s = caps["scope"][0]
-                    items.append((s.start_byte, -s.end_byte, 0, self._text(caps["name"][0]), -1))
+        for scope, name in scopes:
+            items.append((scope.start_byte, -scope.end_byte, 0, self._text(name), -1))
         for i, c in enumerate(candidates):
             f = c["function"]
             name = self._text(c["name"])
@@ -388,8 +430,16 @@ class Extractor:
         if last.end_point[1] == 0 and end_row > outer.start_point[0]:
             end_row -= 1
 
+        def make(content=content, offsets=offsets, outer=outer, last=last, body=body, doc_stmt=doc_stmt,
+                 row=code_start_node_row, return_spans=return_spans):
+            return self._texts(content, offsets, outer, last, body, doc_stmt, row, return_spans)
+
+        return Function(qualname, start_row + 1, end_row + 1, docstring, make=make)
+
+    def _texts(self, content, offsets, outer, last, body, doc_stmt, code_start_row, return_spans):
+        """(code, code_hard, body_lines) of one function."""
         # code: from the first line of the function (attributes included) to its end
-        code_start = self._row_start_char(content, offsets, outer, code_start_node_row)
+        code_start = self._row_start_char(content, offsets, outer, code_start_row)
         code_end = offsets.end(last)
         line_start = content.rfind("\n", 0, code_start) + 1
         pad = pad_prefix(content[line_start:code_start])
@@ -424,15 +474,7 @@ class Extractor:
             i += 1
         body_lines = count_nonempty_lines(remove_spans(inner, doc_removals))
         code_hard = dedent_block(remove_spans(inner, sorted(doc_removals + ret_removals)))
-        return Function(
-            name=qualname,
-            start_line=start_row + 1,
-            end_line=end_row + 1,
-            docstring=docstring,
-            code=code,
-            code_hard=code_hard,
-            body_lines=body_lines,
-        )
+        return code, code_hard, body_lines
 
     def _last_code_leaf(self, node):
         """The last descendant that is not a trailing comment: indentation-based grammars put
@@ -461,8 +503,7 @@ class Extractor:
         return pos
 
     # ------------------------------------------------------------------ identifiers
-    def _identifiers(self, root, data: bytes, offsets: OffsetMap, error_ranges: RangeSet) -> list[dict]:
-        caps = tree_sitter.QueryCursor(self.q_identifiers).captures(root)
+    def _identifiers(self, caps, data: bytes, offsets: OffsetMap, error_ranges: RangeSet) -> list[dict]:
         kinds: dict[bytes, str] = {}
         for kind in KINDS:
             for n in caps.get("definition." + kind, ()):
@@ -474,16 +515,28 @@ class Extractor:
             return []
         excluded = RangeSet([(n.start_byte, n.end_byte) for n in caps.get("exclude", ())]
                             + list(zip(error_ranges.starts, error_ranges.ends)))
+        ex_starts, ex_ends = excluded.starts, excluded.ends
+        bisect_right = bisect.bisect_right
+        ascii_text = offsets.ascii
+        char = offsets.char
         spans = {}
         for group in ("reference", "definition.class", "definition.function", "definition.variable"):
             for n in caps.get(group, ()):
-                s, e = n.start_byte, n.end_byte
+                s = n.start_byte
                 if s in spans:
                     continue
+                e = n.end_byte
                 kind = kinds.get(data[s:e])
-                if kind is None or (excluded and excluded.covers(s, e)):
+                if kind is None:
                     continue
-                spans[s] = (offsets.char(s, n.start_point), offsets.char(e, n.end_point), kind)
+                if ex_starts:  # inside a comment, string or ERROR region?
+                    i = bisect_right(ex_starts, s) - 1
+                    if (i >= 0 and ex_ends[i] > s) or (i + 1 < len(ex_starts) and ex_starts[i + 1] < e):
+                        continue
+                if ascii_text:
+                    spans[s] = (s, e, kind)
+                else:
+                    spans[s] = (char(s, n.start_point), char(e, n.end_point), kind)
         out = []
         last_end = -1
         for s in sorted(spans):

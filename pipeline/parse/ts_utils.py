@@ -10,7 +10,7 @@ Invariants:
 from __future__ import annotations
 
 import bisect
-import textwrap
+import re
 import time
 
 import tree_sitter
@@ -155,21 +155,45 @@ def _merged(spans):
     return rs.starts, rs.ends
 
 
+_NON_TAB = re.compile(r"[^\t]")
+
+
 def pad_prefix(prefix: str) -> str:
     """The text before a block on its first line, as whitespace of the same width (tabs kept),
     so that the first line dedents like the following ones."""
-    return "".join(c if c in " \t" else " " for c in prefix)
+    return _NON_TAB.sub(" ", prefix) if prefix else ""
 
 
 def dedent_block(text: str) -> str:
-    """Dedent a code block; leading/trailing blank lines and trailing spaces are dropped."""
-    block = textwrap.dedent(text)
-    lines = block.split("\n")
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return "\n".join(line.rstrip() for line in lines)
+    """Remove the whitespace prefix common to all non-blank lines (like textwrap.dedent, but
+    without its regex passes); drop leading/trailing blank lines and trailing spaces."""
+    lines = [line.rstrip() for line in text.split("\n")]
+    start, end = 0, len(lines)
+    while start < end and not lines[start]:
+        start += 1
+    while end > start and not lines[end - 1]:
+        end -= 1
+    lines = lines[start:end]
+    margin = None
+    for line in lines:
+        if not line:
+            continue
+        indent = line[: len(line) - len(line.lstrip(" \t"))]
+        if margin is None:
+            margin = indent
+        elif not indent.startswith(margin):
+            k = 0
+            for a, b in zip(margin, indent):
+                if a != b:
+                    break
+                k += 1
+            margin = margin[:k]
+        if not margin:
+            break
+    if margin:
+        n = len(margin)
+        lines = [line[n:] for line in lines]
+    return "\n".join(lines)
 
 
 def count_nonempty_lines(text: str) -> int:
