@@ -78,6 +78,18 @@ def make_loss_fn(cfg: ContrastiveConfig):
     return loss_fn
 
 
+def forward_backward(engine, tokenizer, cfg: ContrastiveConfig, loss_fn, texts, codes, device):
+    """The loop body before `engine.step()`: tokenize both sides (own max lengths, padded to the
+    longest), forward + backward through the engine (direct or GradCache). Returns the detached loss."""
+    from trainer.encoder import tokenize
+    from trainer.gradcache import step_forward_backward
+
+    tb = {k: v.to(device) for k, v in tokenize(tokenizer, texts, cfg.text_max_len).items()}
+    cb = {k: v.to(device) for k, v in tokenize(tokenizer, codes, cfg.code_max_len).items()}
+    return step_forward_backward(engine, tb, cb, loss_fn, chunk_size=cfg.grad_cache_chunk,
+                                 backward=engine.backward, set_boundary=engine.set_gradient_accumulation_boundary)
+
+
 def validate(cfg: ContrastiveConfig) -> None:
     from schemas.contract import PAIRS_CODE_COLUMNS, PAIRS_TEXT_COLUMNS
 
@@ -101,8 +113,7 @@ def train(cfg: ContrastiveConfig) -> dict:
     rt = setup_runtime(seed=cfg.seed)
     import torch
 
-    from trainer.encoder import load_encoder, tokenize
-    from trainer.gradcache import step_forward_backward
+    from trainer.encoder import load_encoder
     from trainer.metrics import MetricsLogger
     from trainer.pairs_data import PairStream
 
@@ -126,16 +137,12 @@ def train(cfg: ContrastiveConfig) -> dict:
                                                      "pairs": len(stream.texts), "dropped_empty": stream.dropped}, indent=2) + "\n")
     logger = MetricsLogger(out, rt.is_main, cfg.max_steps, initial_step=start, progress=cfg.progress, description="stage2")
     loss_fn = make_loss_fn(cfg)
-    set_boundary = engine.set_gradient_accumulation_boundary
     t0 = time.time()
     pairs_done, step = 0, start
     last_loss = float("nan")
     for step in range(start, cfg.max_steps):
         texts, codes = stream.batch(step)
-        tb = {k: v.to(rt.device) for k, v in tokenize(tokenizer, texts, cfg.text_max_len).items()}
-        cb = {k: v.to(rt.device) for k, v in tokenize(tokenizer, codes, cfg.code_max_len).items()}
-        loss = step_forward_backward(engine, tb, cb, loss_fn, chunk_size=cfg.grad_cache_chunk,
-                                     backward=engine.backward, set_boundary=set_boundary)
+        loss = forward_backward(engine, tokenizer, cfg, loss_fn, texts, codes, rt.device)
         loss_value = rt.all_reduce_sum([loss.item()])[0] / rt.world_size
         if not math.isfinite(loss_value):
             logger.close()
