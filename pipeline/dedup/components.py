@@ -2,7 +2,7 @@
 
 Beam has no loops, so `ConnectedComponents` unrolls ``max_rounds`` rounds, each a large-star step
 followed by a small-star step, every step being one GroupByKey over the undirected edge list.
-Nodes are totally ordered labels; we use ``(64-bit BLAKE2b of the id, id)`` so the order is a
+Nodes are totally ordered labels; we use ``(63-bit BLAKE2b of the id, id)`` so the order is a
 pseudo-random permutation of the ids, which is what gives the algorithm its O(log n) rounds in
 expectation even on adversarial inputs such as long chains laid out in id order.
 
@@ -31,8 +31,9 @@ class ComponentsNotConverged(UserError):
 
 
 def node_label(record_id: str) -> tuple[int, str]:
-    """Graph node of a record id: (64-bit BLAKE2b of the id, id); ordered like a random permutation."""
-    h = int.from_bytes(hashlib.blake2b(record_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+    """Graph node of a record id: (63-bit BLAKE2b of the id, id); ordered like a random permutation."""
+    # 63 bits: Beam's VarIntCoder (inferred for int fields) only encodes signed 64-bit integers.
+    h = int.from_bytes(hashlib.blake2b(record_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big") >> 1
     return (h, record_id)
 
 

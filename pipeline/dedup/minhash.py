@@ -30,9 +30,9 @@ import numpy as np
 
 SCHEME = "affine32"
 EMPTY_VALUE = np.uint32(0xFFFFFFFF)
-# Rows (shingles) per permutation chunk: 1024 x 256 uint32 = 1 MiB of scratch stays in cache (measured
+# Rows (shingles) per permutation chunk: 512 x 256 uint32 = 512 KiB of scratch stays in cache (measured
 # ~1.5x faster than 8192 rows on the development machine).
-_CHUNK_ROWS = 1024
+_CHUNK_ROWS = 512
 
 _M1 = np.uint32(0x85EBCA6B)
 _M2 = np.uint32(0xC2B2AE35)
