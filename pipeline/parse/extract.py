@@ -190,6 +190,10 @@ class Extractor:
         self.wrapper_types = frozenset(fn_settings.get("wrapper_types", []))
         self.body_delimiters = tuple(fn_settings.get("body_delimiters", []))
         self.doc = DocStyle.from_settings(spec.settings.get("doc", {}))
+        token = spec.settings.get("identifiers", {}).get("token")
+        # occurrences of defined names: a lexical scan of this token regex outside comments,
+        # strings and ERROR regions (fast), or, without it, the @reference captures (exact)
+        self.token_re = re.compile(token) if token else None
         self._decode = DECODERS[self.doc.decoder]
         for required in ("functions", "returns", "identifiers"):
             if required not in spec.queries:
@@ -198,7 +202,6 @@ class Extractor:
         self.q_functions = self._query(*[n for n in ("functions", "scopes") if n in spec.queries])
         # returns and identifiers share one query (one traversal of the tree); capture names differ
         self.q_tokens = self._query("returns", "identifiers")
-        self.q_errors = tree_sitter.Query(self.language, "(ERROR) @error")
         # text predicates (#any-of? ...) need the tree to carry its source (see parse_bounded)
         self.needs_source = any("(#" in src for src in spec.queries.values())
 
@@ -225,11 +228,8 @@ class Extractor:
         root = tree.root_node
         offsets = OffsetMap(content, data)
 
-        error_nodes = []
-        if root.has_error:
-            error_nodes = tree_sitter.QueryCursor(self.q_errors).captures(root).get("error", [])
+        error_nodes, n_errors = _unparsed_regions(root) if root.has_error else ([], 0)
         error_ranges = RangeSet((n.start_byte, n.end_byte) for n in error_nodes)
-        n_errors = len(error_nodes)
         if data and error_ranges.total() / len(data) > self.max_error_ratio:
             return FileExtraction([], [], error=f"syntax_error_ratio>{self.max_error_ratio:g}",
                                   syntax_errors=n_errors)
@@ -254,7 +254,7 @@ class Extractor:
                 functions.append(fn)
         functions.sort(key=lambda f: (f.start_line, f.end_line, f.name))
 
-        identifiers = self._identifiers(token_caps, data, offsets, error_ranges)
+        identifiers = self._identifiers(token_caps, content, data, offsets, error_ranges, error_nodes)
         return FileExtraction(functions, identifiers, None, n_errors, skipped)
 
     # ------------------------------------------------------------------ functions
@@ -503,7 +503,8 @@ class Extractor:
         return pos
 
     # ------------------------------------------------------------------ identifiers
-    def _identifiers(self, caps, data: bytes, offsets: OffsetMap, error_ranges: RangeSet) -> list[dict]:
+    def _identifiers(self, caps, content: str, data: bytes, offsets: OffsetMap,
+                     error_ranges: RangeSet, error_nodes) -> list[dict]:
         kinds: dict[bytes, str] = {}
         for kind in KINDS:
             for n in caps.get("definition." + kind, ()):
@@ -513,6 +514,8 @@ class Extractor:
                     kinds[name] = kind
         if not kinds:
             return []
+        if self.token_re is not None:
+            return self._scan_identifiers(caps, content, offsets, error_nodes, kinds)
         excluded = RangeSet([(n.start_byte, n.end_byte) for n in caps.get("exclude", ())]
                             + list(zip(error_ranges.starts, error_ranges.ends)))
         ex_starts, ex_ends = excluded.starts, excluded.ends
@@ -546,6 +549,53 @@ class Extractor:
             out.append({"start": cs, "end": ce, "kind": kind})
             last_end = ce
         return out
+
+
+    def _scan_identifiers(self, caps, content, offsets, error_nodes, kinds) -> list[dict]:
+        """Lexical occurrences of the defined names (token regex over str: char offsets
+        directly), skipping tokens that overlap a comment, string or ERROR region."""
+        names = {k.decode("utf-8", "surrogatepass"): v for k, v in kinds.items()}
+        ranges = [(offsets.start(n), offsets.end(n)) for n in caps.get("exclude", ())]
+        excluded = RangeSet(ranges + [(offsets.start(n), offsets.end(n)) for n in error_nodes])
+        ex_starts, ex_ends = excluded.starts, excluded.ends
+        n_ex = len(ex_starts)
+        bisect_right = bisect.bisect_right
+        out = []
+        get = names.get
+        for m in self.token_re.finditer(content):
+            kind = get(m.group())
+            if kind is None:
+                continue
+            s, e = m.span()
+            if n_ex:
+                i = bisect_right(ex_starts, s) - 1
+                if (i >= 0 and ex_ends[i] > s) or (i + 1 < n_ex and ex_starts[i + 1] < e):
+                    continue
+            out.append({"start": s, "end": e, "kind": kind})
+        return out
+
+
+def _unparsed_regions(root) -> tuple[list, int]:
+    """(nodes that did not parse, number of ERROR/MISSING nodes).
+
+    Walks only the has_error paths, with an explicit stack. Inside an ERROR node, complete
+    subtrees without errors (a whole class the parser recovered) count as parsed; the tokens
+    and fragments around them are the unparsed regions. Error recovery in some grammars
+    (Ruby) wraps a whole file in one ERROR node around perfectly good code."""
+    regions = []
+    count = 0
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        is_error = node.type == "ERROR"
+        if is_error or node.is_missing:
+            count += 1
+        for child in node.children:
+            if child.has_error:
+                stack.append(child)
+            elif is_error and not (child.is_named and child.child_count):
+                regions.append(child)
+    return regions, count
 
 
 def _first_at_or_after(spans, lo) -> int:

@@ -17,8 +17,6 @@
 (catch_declaration name: (identifier) @definition.variable)
 (enum_member_declaration name: (identifier) @definition.variable)
 
-(identifier) @reference
-(implicit_parameter) @reference
 
 (string_literal) @exclude
 (verbatim_string_literal) @exclude

@@ -20,9 +20,6 @@
 (field_declaration declarator: (pointer_declarator declarator: (field_identifier) @definition.variable))
 (enumerator name: (identifier) @definition.variable)
 
-(identifier) @reference
-(type_identifier) @reference
-(field_identifier) @reference
 
 (string_literal) @exclude
 (char_literal) @exclude

@@ -16,9 +16,6 @@
 (field_declaration name: (field_identifier) @definition.variable)
 (assignment_statement left: (expression_list (selector_expression field: (field_identifier) @definition.variable)))
 
-(identifier) @reference
-(type_identifier) @reference
-(field_identifier) @reference
 
 (interpreted_string_literal) @exclude
 (raw_string_literal) @exclude

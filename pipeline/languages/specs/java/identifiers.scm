@@ -18,8 +18,6 @@
 (resource name: (identifier) @definition.variable)
 (enum_constant name: (identifier) @definition.variable)
 
-(identifier) @reference
-(type_identifier) @reference
 
 (string_literal) @exclude
 (character_literal) @exclude

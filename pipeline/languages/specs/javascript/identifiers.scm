@@ -21,10 +21,6 @@
 (catch_clause parameter: (identifier) @definition.variable)
 (field_definition property: (property_identifier) @definition.variable)
 
-(identifier) @reference
-(property_identifier) @reference
-(shorthand_property_identifier) @reference
-(shorthand_property_identifier_pattern) @reference
 
 (string) @exclude
 (template_string) @exclude

@@ -20,7 +20,6 @@
 (catch_clause name: (variable_name (name) @definition.variable))
 (anonymous_function_use_clause (variable_name (name) @definition.variable))
 
-(name) @reference
 
 (string) @exclude
 (encapsed_string) @exclude

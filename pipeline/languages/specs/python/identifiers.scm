@@ -1,4 +1,5 @@
-; Definitions decide the role of a name; every occurrence (@reference) of a defined name gets it.
+; Definitions decide the role of a name; every occurrence of a defined name (found by the
+; spec.toml [identifiers] token regex outside @exclude regions) gets that role.
 (class_definition name: (identifier) @definition.class)
 (function_definition name: (identifier) @definition.function)
 (assignment left: (identifier) @definition.function right: (lambda))
@@ -21,7 +22,6 @@
 (as_pattern_target (identifier) @definition.variable)
 (named_expression name: (identifier) @definition.variable)
 
-(identifier) @reference
 
 ; never inside strings (f-string fields included) or comments
 (string) @exclude

@@ -23,9 +23,6 @@
 (assignment left: (instance_variable) @definition.variable)
 (for pattern: (identifier) @definition.variable)
 
-(identifier) @reference
-(constant) @reference
-(instance_variable) @reference
 
 (string) @exclude
 (heredoc_body) @exclude

@@ -22,10 +22,6 @@
 (catch_clause parameter: (identifier) @definition.variable)
 (public_field_definition name: (property_identifier) @definition.variable)
 
-(identifier) @reference
-(property_identifier) @reference
-(shorthand_property_identifier) @reference
-(shorthand_property_identifier_pattern) @reference
 
 (string) @exclude
 (template_string) @exclude
@@ -36,6 +32,5 @@
 (type_alias_declaration name: (type_identifier) @definition.class)
 (enum_declaration name: (identifier) @definition.class)
 (type_parameter name: (type_identifier) @definition.class)
-(type_identifier) @reference
 (augmented_assignment_expression left: (identifier) @definition.variable)
 (augmented_assignment_expression left: (member_expression property: (property_identifier) @definition.variable))

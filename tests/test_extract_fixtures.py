@@ -1,0 +1,260 @@
+"""Hand-written nasty-case fixtures, one per language (tests/fixtures/parse/<lang>/): names,
+line ranges, docstrings, hard positives, syntax errors, non-ASCII offsets, bounds."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline.parse.extract import Extractor, FileExtraction, Function
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "parse"
+
+# (qualified name, start_line, end_line, docstring or None)
+EXPECTED = {
+    "python": [
+        ("Foo.method", 6, 17, "Method doc.\n\nMore."),
+        ("Foo.method.inner", 13, 14, None),
+        ("square", 19, 19, None),
+        ("top", 21, 26, "Top\ndoc"),
+        ("fetch", 29, 34, "Fetch \\d raw docstring."),
+        ("fetch._inner", 32, 33, None),
+    ],
+    "java": [
+        ("Foo.add", 7, 21, "Adds numbers.\n\n@param a first"),
+        ("Foo.add.r", 15, 15, None),
+        ("Foo.add", 23, 26, "Adds with a long."),          # overload
+        ("Foo.Foo", 28, 30, "Orphan doc."),                # Javadoc across a blank line (javadoc tool)
+        ("Foo.helper", 33, 33, None),                      # a // comment is not Javadoc
+        ("Foo.Inner.run", 38, 41, "Inner method."),
+    ],
+    "javascript": [
+        ("add", 2, 11, "Adds two numbers.\n@param {number} a"),   # export + multi-line signature
+        ("add.inner", 8, 8, None),
+        ("noDoc", 15, 15, None),                                   # doc separated by a blank line
+        ("twice", 17, 17, None),
+        ("Counter.inc", 20, 21, "Increments."),
+        ("Counter.make", 22, 22, None),
+        ("handler", 24, 24, None),
+    ],
+    "typescript": [
+        ("over", 5, 8, "Impl doc."),          # overload signatures have no body: only the implementation
+        ("Repo.save", 11, 17, "Saves it."),
+        ("Repo.save.cb", 15, 15, None),
+        ("ident", 19, 19, None),
+        ("NS.inNs", 20, 20, None),
+    ],
+    "go": [
+        ("List.Push", 4, 8, "Push appends v to the list.\nIt never fails."),
+        ("NoDoc", 12, 12, None),
+        ("Sum", 14, 27, "Sum adds the numbers,\nwith a multi-line signature."),
+        ("Sum.add", 20, 22, None),
+        ("Stack.Len", 29, 30, "Block doc é."),
+        ("Directive", 33, 33, None),          # //go: directives are not docs
+    ],
+    "ruby": [
+        ("Outer.Widget.build", 5, 12, "Builds a widget.\nSecond line."),
+        ("Outer.Widget.build.helper", 8, 8, None),
+        ("Outer.Widget.create", 16, 18, None),
+        ("Outer.Widget.to_s", 20, 20, None),
+        ("square", 24, 24, None),
+    ],
+    "php": [
+        ("Repo.find", 8, 20, "Finds one.\n@param int $id"),
+        ("Repo.find.cb", 15, 15, None),
+        ("Repo.load", 24, 24, None),
+        ("helper", 27, 30, None),
+        ("helper.f", 28, 28, None),
+    ],
+    "c": [
+        ("add", 6, 17, "Adds two points."),
+        ("count", 19, 21, "Counts items.\nTwo lines."),
+        ("nodoc", 25, 25, None),
+    ],
+    "c-sharp": [
+        ("Box.Get", 7, 19, '<summary>\nGets the value.\n</summary>\n<param name="key">The key.</param>'),
+        ("Box.Get.twice", 15, 15, None),
+        ("Box.Get.Local", 16, 16, None),
+        ("Box.Size", 23, 23, None),
+        ("Box.Box", 25, 25, None),
+    ],
+    "rust": [
+        ("Stack.push", 8, 14, "Pushes a value.\n\nReturns nothing."),   # /// run + #[inline]
+        ("Stack.pop", 16, 23, "Pops."),
+        ("Stack.pop.check", 18, 18, None),
+        ("Named.name", 26, 26, None),
+        ("util.helper", 30, 34, None),
+    ],
+}
+
+_STRINGS = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'')
+
+
+def _fixture(lang: str) -> str:
+    (path,) = sorted((FIXTURES / lang).iterdir())
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, tuple[str, FileExtraction]]:
+    out = {}
+    for lang in EXPECTED:
+        content = _fixture(lang)
+        out[lang] = (content, Extractor(lang).extract(content))
+    return out
+
+
+@pytest.mark.parametrize("lang", sorted(EXPECTED))
+def test_names_lines_docstrings(results, lang):
+    _, res = results[lang]
+    assert res.error is None
+    got = [(f.name, f.start_line, f.end_line, f.docstring) for f in res.functions]
+    assert got == EXPECTED[lang]
+
+
+@pytest.mark.parametrize("lang", sorted(EXPECTED))
+def test_syntax_error_is_recorded_and_clean_functions_survive(results, lang):
+    content, res = results[lang]
+    assert "broken" in content.lower() or "Bad(" in content
+    assert res.syntax_errors >= 1
+    assert all("broken" not in f.name.lower() and "Bad" not in f.name for f in res.functions)
+    assert len(res.functions) == len(EXPECTED[lang])
+
+
+@pytest.mark.parametrize("lang", sorted(EXPECTED))
+def test_code_hard_has_no_signature_and_no_return(results, lang):
+    content, res = results[lang]
+    lines = content.split("\n")
+    for fn in res.functions:
+        body = fn.code_hard
+        assert not re.search(r"\breturn\b", _STRINGS.sub('""', body)), (fn.name, body)
+        # the line holding the function's own name (its signature) is gone
+        simple = fn.name.rsplit(".", 1)[-1]
+        sig = next(l for l in fn.code.split("\n") if re.search(rf"\b{re.escape(simple)}\b", l))
+        assert sig.strip() not in [l.strip() for l in body.split("\n")], (fn.name, sig, body)
+        # code is the function's own source lines (documentation excepted)
+        src = "\n".join(lines[fn.start_line - 1: fn.end_line])
+        assert all(l.strip() in src for l in fn.code.split("\n")), fn.name
+        if fn.docstring:
+            first_doc_line = fn.docstring.split("\n")[0]
+            assert first_doc_line not in fn.code and first_doc_line not in body
+
+
+def test_python_code_and_code_hard_exact(results):
+    _, res = results["python"]
+    fn = next(f for f in res.functions if f.name == "Foo.method")
+    assert fn.code == (
+        "@decorator\n"
+        "def method(self, a, b=2, *args, **kw):\n"
+        "    x = a + b  # comment x\n"
+        "    def inner(y):\n"
+        "        return y * x\n"
+        "    self.attr = inner(x)\n"
+        '    print("a string with x", f"{x}")\n'
+        "    return self.attr"
+    )
+    assert fn.code_hard == (
+        "x = a + b  # comment x\n"
+        "def inner(y):\n"
+        "self.attr = inner(x)\n"
+        'print("a string with x", f"{x}")'
+    )
+    assert fn.body_lines == 6
+
+
+def test_brace_body_and_expression_body(results):
+    _, res = results["java"]
+    add = next(f for f in res.functions if f.name == "Foo.add")
+    assert add.code_hard.split("\n") == [
+        "Runnable r = () -> {  };",
+        'String s = "count é";',
+        "if (a > 0) {",
+        "}",
+    ]
+    _, res = results["javascript"]
+    twice = next(f for f in res.functions if f.name == "twice")
+    assert twice.code_hard == "v * 2" and twice.body_lines == 1
+
+
+@pytest.mark.parametrize("lang", sorted(EXPECTED))
+def test_identifier_spans_are_consistent(results, lang):
+    content, res = results[lang]
+    ids = res.identifiers
+    assert ids, lang
+    assert ids == sorted(ids, key=lambda d: d["start"])
+    kind_of = {}
+    last_end = -1
+    for span in ids:
+        assert span["kind"] in ("class", "function", "variable")
+        assert span["start"] >= last_end
+        last_end = span["end"]
+        text = content[span["start"]:span["end"]]
+        assert re.fullmatch(r"[@$]{0,2}[^\W\d][\w$]*[?!]?", text), (lang, text)
+        assert kind_of.setdefault(text, span["kind"]) == span["kind"], text  # one role per name
+        line = content[content.rfind("\n", 0, span["start"]) + 1: span["start"]]
+        assert "//" not in line and not line.lstrip().startswith(("#", "*", "/*")), (lang, text, line)
+
+
+def test_python_identifier_roles_and_exclusions(results):
+    content, res = results["python"]
+    spans = {(content[s["start"]:s["end"]], s["kind"]) for s in res.identifiers}
+    assert ("Foo", "class") in spans and ("method", "function") in spans
+    assert ("self", "variable") in spans and ("attr", "variable") in spans   # self, attributes: yes
+    assert ("inner", "function") in spans and ("square", "function") in spans
+    names = {n for n, _ in spans}
+    assert "print" not in names and "os" not in names and "decorator" not in names  # not defined here
+    # the x inside "# comment x", the string and the f-string are never marked
+    comment_x = content.index("# comment x") + len("# comment ")
+    string_x = content.index('"a string with x"') + len('"a string with ')
+    fstring_x = content.index('f"{x}"') + 3
+    starts = {s["start"] for s in res.identifiers}
+    assert not {comment_x, string_x, fstring_x} & starts
+    assert sum(1 for s in res.identifiers if content[s["start"]:s["end"]] == "x") == 3  # x = ..., y * x, inner(x)
+
+
+def test_offsets_are_str_indices_after_non_ascii():
+    content = 's = "ééé 日本"; value = s + "ü"\ndef fün(arg):\n    """Dök."""\n    return arg + value\n'
+    res = Extractor("python").extract(content)
+    got = [(content[s["start"]:s["end"]], s["kind"]) for s in res.identifiers]
+    assert got == [("s", "variable"), ("value", "variable"), ("s", "variable"), ("fün", "function"),
+                   ("arg", "variable"), ("arg", "variable"), ("value", "variable")]
+    (fn,) = res.functions
+    assert (fn.name, fn.docstring, fn.code_hard) == ("fün", "Dök.", "")
+    # the tree path (@reference captures, used by the rust spec) converts bytes to chars too
+    rs = 'fn main() { let s = "日本"; let n = s.len(); }\n'
+    res = Extractor("rust").extract(rs)
+    assert [rs[s["start"]:s["end"]] for s in res.identifiers] == ["main", "s", "n", "s"]
+
+
+def test_parse_timeout_is_reported_and_parser_reusable():
+    ex = Extractor("python", max_parse_ms=1e-6)
+    big = "def f(x):\n    return [x + i for i in range(10)]\n" * 20000
+    assert ex.extract(big).error == "parse_timeout"
+    ok = Extractor("python").extract(big[:200])
+    assert ok.error is None and ok.functions
+    ex.max_parse_ms = None
+    assert ex.extract("def g():\n    '''Doc.'''\n    pass\n").functions[0].docstring == "Doc."
+
+
+def test_depth_bound_and_deep_trees_do_not_recurse():
+    nested = "".join("    " * i + f"def f{i}():\n" for i in range(40)) + "    " * 40 + "pass\n"
+    assert Extractor("python", max_depth=16).extract(nested).error == "max_depth_exceeded"
+    assert len(Extractor("python", max_depth=64).extract(nested).functions) == 40
+    deep = "x = " + "(" * 5000 + "1" + ")" * 5000 + "\n"  # far beyond Python's recursion limit
+    res = Extractor("python").extract(deep)
+    assert res.error is None and [deep[s["start"]:s["end"]] for s in res.identifiers] == ["x"]
+
+
+def test_garbage_is_rejected_by_error_ratio():
+    junk = "".join("{}[]()<>!@#$%^&*;:"[(i * 7) % 18] for i in range(3000))
+    res = Extractor("java").extract(junk)
+    assert res.error == "syntax_error_ratio>0.5" and res.functions == [] and res.identifiers == []
+
+
+def test_function_is_lazy_but_complete():
+    (fn,) = Extractor("go").extract("package p\n\n// Doc.\nfunc F(a int) int {\n\tb := a\n\treturn b\n}\n").functions
+    assert isinstance(fn, Function)
+    assert fn.to_dict() == {"name": "F", "start_line": 3, "end_line": 7, "docstring": "Doc.",
+                            "code": "func F(a int) int {\n\tb := a\n\treturn b\n}",
+                            "code_hard": "b := a", "body_lines": 2}
