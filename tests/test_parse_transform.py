@@ -319,3 +319,56 @@ def test_parse_files_flags_disable_filters_and_dedup():
             ]),
             label="rejected",
         )
+
+
+# ----------------------------------------------------------------------------- the real corpus
+
+LANGS = ("python", "java", "javascript", "typescript", "go", "ruby", "php", "c", "c-sharp")
+
+
+def _corpus_records(stack_sample, per_lang=3, max_size=40_000):
+    """Per language, the first `per_lang` small files of the first shard that have a documented
+    multi-line function (screened with the extractor, so each language is exercised)."""
+    import pyarrow.parquet as pq
+
+    from pipeline.parse.extract import Extractor
+
+    records = []
+    for lang in LANGS:
+        shard = sorted((stack_sample / "data" / lang).glob("*.parquet"))[0]
+        table = pq.read_table(shard, columns=["hexsha", "max_stars_repo_path", "content", "size"])
+        ex, found = Extractor(lang), 0
+        for row in table.to_pylist():
+            if row["size"] > max_size:
+                continue
+            fns = ex.extract(row["content"]).functions
+            if any(f.docstring and f.body_lines >= 3 for f in fns):
+                split = ("train", "valid", "test")[found % 3]
+                records.append(_record(row["hexsha"], lang, row["content"], split, row["max_stars_repo_path"]))
+                found += 1
+                if found == per_lang:
+                    break
+    return records
+
+
+@pytest.mark.corpus
+def test_stack_sample_every_language_yields_pairs(stack_sample):
+    records = _corpus_records(stack_sample)
+    splits = {r["id"]: r["split"] for r in records}
+
+    def check(rows):
+        validate(pa.Table.from_pylist(rows, schema=PAIRS_SCHEMA), "pairs")
+        assert {r["lang"] for r in rows} == set(LANGS)
+        for r in rows:
+            assert r["summary"].strip() and r["code"].strip() and r["code_hard"].strip()
+            assert r["split"] == splits[r["file_id"]]
+            assert r["id"] == f"{r['file_id']}:{r['start_line']}"
+
+    with test_pipeline.TestPipeline() as p:
+        out = p | beam.Create(records) | ParseFiles(ParseConfig(pair_dedup=False))
+        assert_that(out["pairs"], check, label="pairs")
+        assert_that(
+            out["stats"] | beam.Filter(lambda s: s[0] == "pairs" and s[2] > 0) | beam.Map(lambda s: s[1]),
+            equal_to(list(LANGS)),
+            label="stats",
+        )
