@@ -40,8 +40,17 @@ def _user_error(exc: BaseException) -> UserError | None:
     return None
 
 
+class _DropImportNoise(logging.Filter):
+    """Beam's GCP module warns on import when optional Google client libraries are absent; that
+    says nothing about this run (gs:// support needs `pip install apache-beam[gcp]` anyway)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    logging.getLogger().addFilter(_DropImportNoise())
     if "-h" in argv or "--help" in argv:
         print(_help())
         return 0

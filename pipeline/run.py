@@ -221,6 +221,12 @@ def run(argv: Sequence[str]) -> RunResult:
     check_output(opts.output, opts.overwrite)
     settings = settings_from_options(options)
     staging = staging_dir_for(opts.output)
+    inputs = settings.plan.describe()
+    log.info(
+        "input: %d Parquet files (%d row groups), %d JSONL files, %d source trees%s; languages: %s",
+        inputs["parquet_files"], inputs["parquet_row_groups"], inputs["jsonl_files"], len(inputs["trees"]),
+        f" ({', '.join(inputs['trees'])})" if inputs["trees"] else "", ", ".join(settings.languages or ("all",)),
+    )
     started = time.time()
     try:
         pipeline = beam.Pipeline(options=options)
@@ -244,6 +250,7 @@ def run(argv: Sequence[str]) -> RunResult:
             "run": {"seconds": round(time.time() - started, 3),
                     "runner": str(options.view_as(StandardOptions).runner or "DirectRunner")},
         }
+        log.info("job finished in %.1f s; moving the output into %s", time.time() - started, opts.output)
         manifest = finalize(staging, opts.output, options_dict(options), counts, extra, opts.overwrite)
     except BaseException:
         discard_staging(staging)
@@ -256,5 +263,6 @@ def run(argv: Sequence[str]) -> RunResult:
     if not opts.no_report:
         from .report import write_report
 
+        log.info("writing the report")
         report = write_report(opts.output)
     return RunResult(opts.output, manifest, report, time.time() - started, summary_lines(counts, reasons), counters)

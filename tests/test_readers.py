@@ -202,8 +202,10 @@ def test_jsonl_reader(tmp_path):
         (git_blob_sha1(b"int main(){}"), "go", "m.c", (), None, None),   # the given lang wins over the extension
         (git_blob_sha1(b"puts 1\n"), "ruby", "x.rb", (), None, None),
     ])
-    only_python, _ = read_all(plan, ("python",))
-    assert [r["path"] for r in only_python] == ["a.py"]
+    from pipeline.readers.jsonl import record_from_object
+
+    assert record_from_object(lines[0], "in.jsonl:1", ("java",)) == (None, None)   # not selected: skipped
+    assert record_from_object(lines[1], "in.jsonl:2", ("java",))[0]["lang"] == "java"
 
 
 def test_default_input_is_the_stdlib_without_site_packages():
