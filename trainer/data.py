@@ -25,8 +25,9 @@ Shuffling and packing (per stream)
 
 Exact resume
     Every yielded item carries `pos` = (stream, epoch, window, next_index). The trainer records the last
-    `pos` it consumed per stream; `PackedStream(positions=...)` restarts each stream at its window and
-    skips to `next_index`. Since all randomness is a function of those coordinates, the resumed stream
+    `pos` it consumed per stream and the number of items each rank consumed; `PackedStream(positions=...,
+    start_offset=items)` restarts each stream at its window, skips to `next_index` and continues the
+    round-robin over streams at the stream whose turn it was. Since all randomness is a function of those coordinates, the resumed stream
     is identical to the uninterrupted one.
 """
 from __future__ import annotations
@@ -171,6 +172,7 @@ class PackedStream(_torch_iterable_base()):
         positions: dict | None = None,
         infinite: bool = True,
         pad_id: int = 0,
+        start_offset: int = 0,
     ) -> None:
         super().__init__()
         if streams % world_size:
@@ -189,12 +191,17 @@ class PackedStream(_torch_iterable_base()):
         self.positions = {int(k): tuple(v) for k, v in (positions or {}).items()}
         self.infinite = infinite
         self.pad_id = pad_id
+        self.start_offset = start_offset
         self._tok = None
         self._files: dict[int, object] = {}
 
     # -- partitioning
     def rank_streams(self) -> list[int]:
-        return list(range(self.rank, self.streams, self.world_size))
+        """This rank's streams in emission order: r, r+W, ... rotated left by `start_offset` (the number
+        of items the rank already consumed, so a resumed rank continues the round-robin where it stopped)."""
+        mine = list(range(self.rank, self.streams, self.world_size))
+        k = self.start_offset % len(mine)
+        return mine[k:] + mine[:k]
 
     def worker_streams(self, worker: int, n_workers: int) -> list[int]:
         mine = self.rank_streams()
@@ -301,6 +308,8 @@ class PackedStream(_torch_iterable_base()):
         except ImportError:
             info = None
         worker, n_workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        if info is not None:  # a forked worker must not share the parent's tokenizer or file handles
+            self._tok, self._files = None, {}
         iters = [self.iter_stream(s) for s in self.worker_streams(worker, n_workers)]
         # Round-robin over streams; a finished (finite) stream drops out.
         while iters:
@@ -320,7 +329,8 @@ def collate(items: list[dict]):
 
     out = {}
     for key in ("input_ids", "labels", "segment_ids", "position_ids", "pos"):
-        out[key] = torch.from_numpy(np.stack([it[key] for it in items]))
+        # Items arrive as numpy arrays (no workers) or tensors (DataLoader workers convert them).
+        out[key] = torch.from_numpy(np.stack([np.asarray(it[key], dtype=np.int64) for it in items]))
     out["n_docs"] = int(sum(int(it["n_docs"]) for it in items))
     out["n_dobf"] = int(sum(int(it["n_dobf"]) for it in items))
     return out
@@ -332,7 +342,7 @@ def make_loader(dataset: PackedStream, num_workers: int = 0, prefetch_factor: in
 
     kwargs = dict(batch_size=None, num_workers=num_workers)
     if num_workers > 0:
-        kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False, multiprocessing_context="spawn")
+        kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False)
     return DataLoader(dataset, **kwargs)
 
 

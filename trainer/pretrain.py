@@ -163,6 +163,7 @@ def _train(cfg: PretrainConfig, rt, out: Path) -> dict:
         shards, units, cfg.tokenizer, masking, seq_len=cfg.seq_len, streams=streams, rank=rt.rank,
         world_size=rt.world_size, seed=cfg.seed, window_units=max(1, cfg.shuffle_buffer // max(1, cfg.unit_rows)),
         split=cfg.split, positions=positions, pad_id=special["pad"],
+        start_offset=start_step * cfg.batch_size * cfg.grad_accum,
     )
     loader = make_loader(dataset, num_workers=workers)
     micro_batches = batches(iter(loader), cfg.batch_size)
