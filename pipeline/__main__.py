@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in result.summary:
         print(f"  {line}")
     if result.counters:
-        print("Beam counters:")
+        print("Beam counters (namespace codesage, by stage):")
         for line in result.counters:
             print(f"  {line}")
     shards = result.manifest.shards

@@ -56,8 +56,8 @@ def test_cli_end_to_end_deterministic_across_runner_settings(tmp_path):
     first = run_cli("--input", f"{tree},{jsonl}", "--output", str(out1), "--num-shards", "2")
     assert first.returncode == 0, first.stderr[-3000:]
     assert "read: 7 files; 1 could not be read (binary 1)" in first.stdout
-    assert "exact dedup: kept" in first.stdout and "Beam counters:" in first.stdout
-    assert "codesage/read.records: 7" in first.stdout
+    assert "exact dedup: kept" in first.stdout and "Beam counters" in first.stdout
+    assert "read: records 7, rejected 1" in first.stdout
 
     manifest = read_manifest(str(out1))
     assert sorted(os.listdir(out1)) == ["files", "manifest.json", "pairs", "rejected", "report.html"]
@@ -124,3 +124,27 @@ def test_a_failing_job_leaves_no_output(tmp_path, monkeypatch):
         run(["--input", str(src), "--output", str(out), "--no-report", "--no-near-dedup", "--no-pair-dedup"])
     assert not out.exists()
     assert [n for n in os.listdir(tmp_path) if n.startswith(".out.tmp-")] == []
+
+
+def test_summary_and_counter_lines_read_like_sentences():
+    from types import SimpleNamespace
+
+    from pipeline.counts import counter_lines, nest_counts, summary_lines
+
+    counts = nest_counts([(("read", "python"), 8), (("read", "java"), 2), (("filter_kept", "python"), 7),
+                          (("filter_kept", "java"), 2), (("files", "python"), 7), (("files", "java"), 2),
+                          (("pairs", "python"), 30), (("read", "python"), 1)])
+    assert counts["read"] == {"java": 2, "python": 9}
+    reasons = {"read": {"binary": 1}, "filter": {"size<1": 2}}
+    lines = summary_lines(counts, reasons)
+    assert lines[0] == "read: 11 files; 1 could not be read (binary 1)"
+    assert lines[1] == "filters: kept 9 of 11, removed 2 (size<1 2)"
+    assert lines[-1] == "written: 9 files (python 7, java 2), 30 pairs"
+
+    def counter(name, committed, attempted=None, namespace="codesage"):
+        key = SimpleNamespace(metric=SimpleNamespace(namespace=namespace, name=name))
+        return SimpleNamespace(key=key, committed=committed, attempted=attempted)
+
+    results = {"counters": [counter("filter.kept", 9), counter("read.records", 10), counter("read.records", 1),
+                            counter("filter.dropped.size", None, 2), counter("other", 4, namespace="x")]}
+    assert counter_lines(results) == ["read: records 11", "filter: dropped.size 2, kept 9", "x: other 4"]
