@@ -168,7 +168,7 @@ class DocStyle:
         )
 
 
-_STAR_LINE = re.compile(r"^[ \t]*\*(?!/) ?")
+_STAR_LINE = re.compile(r"^[ \t]*\*+(?!/) ?")  # the decoration of block comment lines (*, ** in Lua)
 
 
 class Extractor:
