@@ -172,6 +172,18 @@ def test_source_tree_reader(tmp_path):
         assert sha.stdout.strip() == git_blob_sha1(b"import os\nprint(os.sep)\n")
 
 
+def test_a_tree_with_parquet_fixtures_stays_a_tree(tmp_path):
+    root = make_tree(tmp_path / "myrepo")
+    (root / "fixtures").mkdir()
+    pq.write_table(pa.table({"content": ["x"]}), root / "fixtures" / "sample.parquet")
+    plan = resolve_inputs([str(root)])
+    assert plan.parquet == () and [t.repo for t in plan.trees] == ["myrepo"]
+    lang_dir = tmp_path / "stackish"
+    write_stack(lang_dir.parent / "stackish_root", "go", stack_rows(1, lang="Go"), row_group_size=1)
+    assert len(resolve_inputs([str(lang_dir.parent / "stackish_root" / "data")]).parquet) == 1   # <lang>/*.parquet
+    assert len(resolve_inputs([str(lang_dir.parent / "stackish_root" / "data" / "go")]).parquet) == 1  # *.parquet
+
+
 def test_languages_restrict_trees_and_single_files(tmp_path):
     root = make_tree(tmp_path / "myrepo")
     plan = resolve_inputs([str(root)], languages=("java", "go"))

@@ -23,7 +23,7 @@ from ..errors import UserError
 from ..filtering import REJECTED_TAG
 from ..languages import language_for_path
 from .jsonl import ReadJsonlFile, is_jsonl
-from .parquet import ParquetPart, ReadParquetPart, plan_parquet
+from .parquet import ParquetPart, ReadParquetPart, dir_language, plan_parquet
 from .tree import DEFAULT_MAX_READ_BYTES, ReadTreeFile, TreeSource, list_tree, stdlib_source, tree_source
 
 __all__ = [
@@ -76,14 +76,21 @@ def _match(pattern: str) -> list[str]:
 
 
 def _stack_layout(folder: str) -> list[str]:
-    """Parquet files of a folder in The Stack's layout (data/<lang>/*.parquet, or <folder>/*.parquet)."""
+    """Parquet files of a folder in The Stack's layout, else [].
+
+    Tried in order: <folder>/data/<lang>/*.parquet, <folder>/<lang>/*.parquet (where <lang> names
+    a registered language, so a source tree with Parquet test fixtures stays a source tree), and
+    <folder>/*.parquet (the folder is itself one language's directory or a plain Parquet folder).
+    """
     sep = "/" if _is_remote(folder) else os.sep
     base = folder.rstrip("/" + os.sep)
-    for pattern in (f"{base}{sep}data{sep}*{sep}*.parquet", f"{base}{sep}*{sep}*.parquet", f"{base}{sep}*.parquet"):
-        found = _match(pattern)
-        if found:
-            return found
-    return []
+    found = _match(f"{base}{sep}data{sep}*{sep}*.parquet")
+    if found:
+        return found
+    found = [p for p in _match(f"{base}{sep}*{sep}*.parquet") if dir_language(p) is not None]
+    if found:
+        return found
+    return _match(f"{base}{sep}*.parquet")
 
 
 def resolve_inputs(
