@@ -10,15 +10,22 @@ Contract of `Extractor(lang).extract(content) -> FileExtraction`:
   with an error, `functions` and `identifiers` are empty.
 - `identifiers`: sorted, non-overlapping {start, end, kind} with str (code point) offsets into
   `content`; kind in class/function/variable; never inside comments, string literals or
-  ERROR regions of the tree. A name is marked iff the file defines it (class, function,
-  parameter, variable, attribute assignment): every occurrence of such a name gets the kind of
-  its definition (class > function > variable when a name has several roles). Names the file
-  only uses (builtins like `print`, library calls) are not marked, as in the paper's example.
+  unparsed regions. A name is marked iff the file defines it (class, function, parameter,
+  variable, attribute assignment): every occurrence of such a name gets the kind of its
+  definition (class > function > variable when a name has several roles). Names the file only
+  uses (builtins like `print`, library calls) are not marked, as in the paper's example.
+  Occurrences come from the spec's [identifiers] token regex (lexical scan) or, without it,
+  from the @reference captures.
 - `functions`: every function/method with a body, nested ones included, whose definition
   subtree has no syntax error. Line numbers are 1-based inclusive and include the doc comment
   above (and decorators/attributes). `code` is the function without its documentation;
   `code_hard` the body without the signature and with every return statement removed;
   `body_lines` the non-empty lines of the body (documentation excluded, returns kept).
+  code/code_hard/body_lines are computed on first access (see `Function`).
+
+Cost per file: one bounded parse, two query traversals (functions+scopes, returns+identifiers),
+Python work proportional to functions and defined-name occurrences. Not thread-safe: use one
+Extractor per thread (the DoFn builds one per language in setup).
 """
 from __future__ import annotations
 
@@ -494,10 +501,12 @@ class Extractor:
     def _row_start_char(content, offsets, outer, row) -> int:
         if row >= outer.start_point[0]:
             return offsets.start(outer)
-        # an attribute line above the function: start at the first non-blank of that line
-        pos = 0
-        for _ in range(row):
-            pos = content.index("\n", pos) + 1
+        # an attribute line above the function: start at the first non-blank of that line,
+        # walking back line by line from the function (cost: the distance, not the file)
+        pos = offsets.start(outer)
+        for _ in range(outer.start_point[0] - row + 1):
+            pos = content.rfind("\n", 0, pos)
+        pos += 1
         while pos < len(content) and content[pos] in " \t":
             pos += 1
         return pos

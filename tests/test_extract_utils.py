@@ -1,0 +1,51 @@
+"""The language-agnostic helpers of pipeline/parse/ts_utils.py."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from pipeline.parse.ts_utils import OffsetMap, RangeSet, dedent_block, encode, pad_prefix, remove_spans
+
+
+def test_offset_map_converts_bytes_to_str_indices():
+    content = "ab\né日x = 1\n\tz"
+    data = encode(content)
+    om = OffsetMap(content, data)
+    assert not om.ascii
+    for i, ch in enumerate(content):
+        b = len(encode(content[:i]))
+        row = content.count("\n", 0, i)
+        col = b - len(encode(content[: content.rfind("\n", 0, i) + 1]))
+        assert om.char(b, (row, col)) == i, ch
+    ascii_map = OffsetMap("abc", b"abc")
+    assert ascii_map.ascii and ascii_map.char(2, (0, 2)) == 2
+
+
+def test_remove_spans_drops_lines_left_blank():
+    text = "a = 1\n    return a\nb = 2  # keep\nif x: return y\n"
+    s1 = text.index("return a")
+    s2 = text.index("return y")
+    out = remove_spans(text, [(s1, s1 + len("return a")), (s2, s2 + len("return y"))])
+    assert out == "a = 1\nb = 2  # keep\nif x: \n"
+    assert remove_spans("x\nreturn z", [(2, 10)]) == "x"
+    assert remove_spans("abc", []) == "abc"
+
+
+@pytest.mark.parametrize("text", [
+    "    a\n      b\n\n    c\n",
+    "\tif x:\n\t\ty\n",
+    "  a\n    b  \n",
+    "a\n  b\n",
+])
+def test_dedent_block_matches_textwrap(text):
+    expected = textwrap.dedent(text).strip("\n")
+    expected = "\n".join(l.rstrip() for l in expected.split("\n"))
+    assert dedent_block(text) == expected
+
+
+def test_pad_prefix_and_rangeset():
+    assert pad_prefix("\tfoo = ") == "\t      "
+    rs = RangeSet([(10, 20), (15, 30), (40, 50)])
+    assert (rs.starts, rs.ends) == ([10, 40], [30, 50])
+    assert rs.covers(29, 31) and rs.covers(5, 11) and not rs.covers(30, 40) and rs.total() == 30
