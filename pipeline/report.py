@@ -269,13 +269,17 @@ def _summary_section(manifest: dict[str, Any], totals: dict[str, int]) -> str:
         f'<p class="muted">schema version {_e(manifest.get("schema_version"))}; report written '
         f'{_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}</p>'
         "<h3>Rows written</h3>" + _table(["table", "rows"], shard_rows)
-        + "<h3>Options of the run</h3>" + _table(["option", "value"], rows, left_cols=2)
+        + f"<details><summary>Options of the run ({len(rows)})</summary>"
+        + _table(["option", "value"], rows, left_cols=2) + "</details>"
     )
 
 
 def _counts_section(manifest: dict[str, Any]) -> str:
     counts = manifest.get("counts", {}) or {}
     parts = []
+    rejected_stages = [s for s in counts if s.startswith("rejected")]
+    counts_rejected = {s: counts[s] for s in rejected_stages}
+    counts = {s: v for s, v in counts.items() if s not in counts_rejected}
     if counts:
         stages = _stage_order(counts)
         langs = sorted({lang for per in counts.values() for lang in per})
@@ -287,6 +291,12 @@ def _counts_section(manifest: dict[str, Any]) -> str:
             parts.append(_img("counts", report_plots.stage_bars(counts, stages, langs), "rows per language per stage"))
     else:
         parts.append("<p>The manifest records no per-stage counts.</p>")
+    if counts_rejected:
+        langs = sorted({lang for per in counts_rejected.values() for lang in per})
+        stages = sorted(counts_rejected)
+        parts.append("<h3>Rejected rows per language and stage</h3>")
+        parts.append(_table(["language"] + stages, [[lang] + [int(counts_rejected[s].get(lang, 0)) for s in stages]
+                                                     for lang in langs]))
     t4 = _table4(manifest)
     parts.append("<h3>Table 4 shape (files, functions, functions with docs, pairs)</h3>")
     if t4:

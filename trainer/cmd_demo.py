@@ -15,9 +15,12 @@ and ends with where everything is and a results table (counts per stage, losses,
 The pipeline runs as a subprocess because the trainer never imports Beam.
 
 Time: `--minutes-budget` (default 13) is the whole demo's target. The data and tokenizer steps
-take what they take (the defaults cap the input so they stay short on 2 cores); what is left,
-minus a reserve for export and evaluation, is split between the two training stages, each given
-as a wall-clock limit to the training command.
+take what they take (the input is capped so they stay short on 2 cores); what is left, minus a
+reserve for export and evaluation, is split between the two training stages. Stage 2 gets it as
+`--max-minutes`; stage 1 checkpoints often and, when its share is used up, the demo stops it
+(SIGTERM) at its last complete checkpoint (checkpoints are atomic, so this is safe), and the
+export reads that checkpoint. Step counts are planned for an unloaded machine, so a fast machine
+finishes them early and a loaded one is cut by time.
 
 Re-running on the same `--out` reuses steps that finished (their output is complete) and redoes
 the rest; `--fresh` starts over. A non-empty folder that is not a demo folder is refused.
@@ -34,7 +37,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,6 +46,10 @@ from trainer.errors import UserError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_COSQA = REPO_ROOT.parent / "shared" / "eval" / "cosqa"
 MARKER = "demo.json"
+# Seconds per optimizer step of the demo's defaults (tiny model, 16 x 256 tokens; 16 pairs) on an
+# unloaded 2-core CPU, used only to plan the step counts; the time limits are what bound the run.
+STAGE1_SECONDS_PER_STEP = 1.0
+STAGE2_SECONDS_PER_STEP = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,12 +60,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="deterministic cap on stdlib files read by the pipeline, to fit the budget; 0 = all (default %(default)s)")
     parser.add_argument("--input", action="append", default=None,
                         help="pipeline input instead of the local Python standard library (repeatable)")
+    parser.add_argument("--test-fraction", type=float, default=0.05,
+                        help="fraction of near-duplicate clusters held out for evaluation (default %(default)s)")
     parser.add_argument("--vocab-size", type=int, default=8192, help="tokenizer vocabulary (default %(default)s)")
     parser.add_argument("--size", default="tiny", help="model size preset for stage 1 (default %(default)s)")
     parser.add_argument("--seq-len", type=int, default=256, help="stage-1 sequence length (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=16, help="batch size of both stages (default %(default)s)")
     parser.add_argument("--cosqa", default=None,
                         help=f"CoSQA folder to evaluate on (default {DEFAULT_COSQA} when it exists)")
+    parser.add_argument("--no-cosqa", action="store_true", help="skip the CoSQA evaluation even when the folder exists")
     parser.add_argument("--fresh", action="store_true", help="delete a previous demo in --out and start over")
 
 
@@ -73,7 +83,9 @@ class Step:
     command: list[str]
     done: Callable[[], bool]         # is its output already complete?
     estimate_s: float                # expected duration, for the ETA line
-    outputs: list[Path] = field(default_factory=list)
+    # Wall-clock limit: past it the step is stopped with SIGTERM as soon as done() holds (for
+    # stage 1: a complete checkpoint exists; checkpoints are atomic, so stopping is safe).
+    time_limit_s: float | None = None
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -122,12 +134,33 @@ def _run_step(i: int, n: int, step: Step, env: dict[str, str], log) -> float:
 
     beat = threading.Thread(target=heartbeat, daemon=True)
     beat.start()
+    stopped_by_budget = False
+    proc = subprocess.Popen(step.command, env=env, cwd=str(REPO_ROOT))
     try:
-        proc = subprocess.run(step.command, env=env, cwd=str(REPO_ROOT))
+        while proc.poll() is None:
+            time.sleep(0.5)
+            if step.time_limit_s is not None and time.monotonic() - start > step.time_limit_s and step.done():
+                log(f"    {step.key}: time budget of {_fmt_duration(step.time_limit_s)} used up; stopping it at its "
+                    "last complete checkpoint")
+                stopped_by_budget = True
+                proc.terminate()
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+    except BaseException:  # Ctrl-C or an error in the demo itself: never leave the child running
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        raise
     finally:
         stop.set()
     elapsed = time.monotonic() - start
-    if proc.returncode != 0:
+    if proc.returncode != 0 and not stopped_by_budget:
         raise UserError(
             f"step {i} ({step.key}) failed with exit code {proc.returncode} after {_fmt_duration(elapsed)}; "
             f"read its message above, fix it and re-run the demo (finished steps are reused)"
@@ -227,9 +260,9 @@ def results_table(out: Path) -> str:
 
 
 def _stage_seconds(budget_s: float, elapsed_s: float, reserve_s: float) -> tuple[float, float]:
-    """Split what is left of the budget between stage 1 (55%) and stage 2 (45%), at least 30 s each."""
-    left = max(60.0, budget_s - elapsed_s - reserve_s)
-    return max(30.0, 0.55 * left), max(30.0, 0.45 * left)
+    """Split what is left of the budget between stage 1 (55%) and stage 2 (45%), at least 10 s each."""
+    left = budget_s - elapsed_s - reserve_s
+    return max(10.0, 0.55 * left), max(10.0, 0.45 * left)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -238,6 +271,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     _check_out(out, args.fresh)
     cosqa = Path(args.cosqa) if args.cosqa else (DEFAULT_COSQA if DEFAULT_COSQA.is_dir() else None)
+    if args.no_cosqa:
+        cosqa = None
     if cosqa is not None and not cosqa.is_dir():
         raise UserError(f"--cosqa {cosqa} is not a folder; pass the folder holding CoSQA's JSON files or leave it out")
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
@@ -250,7 +285,8 @@ def run(args: argparse.Namespace) -> int:
     log(f"CodeSage demo: data pipeline -> tokenizer -> stage 1 -> stage 2 -> evaluation on {source}.")
     log(f"Everything goes to {out}; target time {args.minutes_budget:g} minutes.")
 
-    pipeline_cmd = _py("pipeline", "--output", data)
+    # 5% of near-duplicate clusters held out as test: enough pairs for a meaningful retrieval pool
+    pipeline_cmd = _py("pipeline", "--output", data, "--test-fraction", args.test_fraction)
     for pattern in args.input or ():
         pipeline_cmd += ["--input", pattern]
     if args.max_files:
@@ -267,22 +303,29 @@ def run(args: argparse.Namespace) -> int:
     for i, step in enumerate(steps_before, 1):
         _run_step(i, n, step, env, log)
 
-    reserve_s = 150.0  # export + evaluation + reports
+    reserve_s = min(180.0, 0.25 * budget_s)  # export + evaluation + reports
     s1, s2 = _stage_seconds(budget_s, time.monotonic() - t0, reserve_s)
+    # Planned steps at the rate of an unloaded 2-core machine; a slower machine is stopped by time
+    # (stage 1 at its last checkpoint, stage 2 by its own --max-minutes), a faster one finishes early.
+    steps1 = max(20, int(s1 / STAGE1_SECONDS_PER_STEP))
+    steps2 = max(20, int(s2 / STAGE2_SECONDS_PER_STEP))
+    save1 = max(5, min(50, steps1 // 20))
     steps_after = [
-        Step("stage1", f"stage 1 pretraining of a '{args.size}' encoder (masked LM + identifier deobfuscation) "
-                       f"for {_fmt_duration(s1)}",
+        Step("stage1", f"stage 1 pretraining of a '{args.size}' encoder (masked LM + identifier deobfuscation): "
+                       f"up to {steps1} steps, stopped at a checkpoint after {_fmt_duration(s1)} if not done",
              _py("trainer", "pretrain", "--data", data / "files", "--tokenizer", tok, "--size", args.size,
-                 "--seq-len", args.seq_len, "--batch-size", args.batch_size, "--max-steps", 100000,
-                 "--max-minutes", f"{s1 / 60:.2f}", "--out", stage1),
-             _has(stage1 / "checkpoints" / "latest"), estimate_s=s1 + 20),
+                 "--seq-len", args.seq_len, "--batch-size", args.batch_size, "--max-steps", steps1,
+                 "--warmup-steps", max(1, steps1 // 10), "--save-every", save1, "--log-every", max(1, min(10, save1)),
+                 "--out", stage1),
+             _has(stage1 / "checkpoints" / "latest"), estimate_s=s1, time_limit_s=s1),
         Step("export", "export the stage-1 checkpoint as a Hugging Face model folder",
              _py("trainer", "export", "--checkpoint", stage1, "--out", model1),
              _has(model1 / "config.json"), estimate_s=20),
         Step("stage2", f"stage 2 contrastive training on (summary, code_hard) pairs from the stage-1 model "
                        f"for {_fmt_duration(s2)}",
              _py("trainer", "contrastive", "--data", data / "pairs", "--init", model1, "--batch-size", args.batch_size,
-                 "--max-steps", 100000, "--max-minutes", f"{s2 / 60:.2f}", "--out", stage2),
+                 "--max-steps", steps2, "--warmup", max(1, steps2 // 10), "--max-minutes", f"{s2 / 60:.2f}",
+                 "--out", stage2),
              _has(stage2 / "model" / "config.json"), estimate_s=s2 + 20),
         Step("evaluate", "evaluate: held-out pair retrieval (summary -> code_hard, MRR) against BM25"
                          + (" and CoSQA" if cosqa else ""),
