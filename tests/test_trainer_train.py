@@ -1,0 +1,218 @@
+"""Training loop: DeepSpeed step == PyTorch step, 2 ranks == 1 rank x 2 batch, exact resume after SIGKILL,
+NaN stop, export round trip with tied weights (ZeRO-1 and ZeRO-3), user errors, no Beam import."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from trainer_helpers import make_corpus
+
+from trainer.errors import UserError
+from trainer.metrics import read_metrics
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("train"), n_rows=240)
+
+
+def _args(corpus, out, *extra):
+    data, tok = corpus
+    return ["pretrain", "--data", str(data), "--tokenizer", str(tok), "--out", str(out), "--size", "tiny",
+            "--seq-len", "96", "--batch-size", "2", "--warmup-steps", "2", "--lr", "1e-3", "--log-every", "1",
+            "--dropout", "0", "--no-progress", *extra]
+
+
+def _env(**extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT", "MASTER_ADDR")}
+    # One thread per process: up to five trainer processes share the CI's two cores.
+    env.update({"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **extra})
+    return env
+
+
+def _spawn(args, **env):
+    return subprocess.Popen([sys.executable, "-m", "trainer", *args], cwd=REPO, env=_env(**env),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _module_state(run: Path) -> dict:
+    folder = run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip()
+    sd = torch.load(folder / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=True)["module"]
+    return sd
+
+
+def _losses(run: Path) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in read_metrics(run / "metrics.jsonl")}  # later lines win
+
+
+def _wait(proc, timeout=300):
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def test_deepspeed_step_equals_plain_pytorch(corpus):
+    from trainer.data import PackedStream, batches, find_shards, plan_units
+    from trainer.masking import MaskingConfig
+    from trainer.modeling import build_model, make_stage1_model
+    from trainer.runtime import ds_config_for, make_lr_lambda, setup_runtime
+
+    data, tok = corpus
+    rt = setup_runtime(seed=0)
+    shards = find_shards(data)
+    ds = PackedStream(shards, plan_units(shards, "train", 1), tok, MaskingConfig(mask_id=2), seq_len=96)
+    batch = next(batches(iter(ds), 3))
+    torch.manual_seed(0)
+    model = make_stage1_model(build_model("tiny", 400, {"pad": 0, "eos": 1, "mask": 2}, seq_len=96, dropout=0.0))
+    plain = copy.deepcopy(model)
+    inputs = (batch["input_ids"], batch["labels"], batch["segment_ids"], batch["position_ids"])
+
+    groups = [{"params": [p for p in plain.parameters() if p.ndim >= 2], "weight_decay": 0.01},
+              {"params": [p for p in plain.parameters() if p.ndim < 2], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.98), eps=1e-6)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, make_lr_lambda(2, 10))
+    loss_sum, n, _ = plain(*inputs)
+    (loss_sum / n).backward()
+    torch.nn.utils.clip_grad_norm_(plain.parameters(), 0.5)
+    opt.step()
+    sched.step()
+
+    for config in ("zero0", "zero1", "zero2"):
+        engine, _, _ = rt.initialize(copy.deepcopy(model), ds_config_for(config, 3, 1, rt, gradient_clipping=0.5),
+                                     lr=1e-3, warmup_steps=2, total_steps=10, weight_decay=0.01)
+        loss_sum, n, _ = engine(*inputs)
+        engine.backward(loss_sum / n)
+        engine.step()
+        diffs = [(a - b).abs().max().item() for a, b in zip(engine.module.parameters(), plain.parameters())]
+        assert max(diffs) < 1e-6, (config, max(diffs))
+        moved = [(a - b).abs().max().item() for a, b in zip(engine.module.parameters(), model.parameters())]
+        assert max(moved) > 1e-4, "the step must change the weights"
+
+
+@pytest.mark.slow
+def test_two_ranks_equal_one_rank_and_resume_after_sigkill_is_exact(corpus, tmp_path):
+    common = ["--data-streams", "2", "--max-steps", "4", "--save-every", "4"]
+    # One rank, global batch 4; two ranks (the env:// protocol torchrun and deepspeed use), batch 2 each.
+    one = _spawn(_args(corpus, tmp_path / "one", *common, "--batch-size", "4"))
+    port = str(_free_port())
+    two = [_spawn(_args(corpus, tmp_path / "two", *common), RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2",
+                  MASTER_ADDR="127.0.0.1", MASTER_PORT=port) for r in (0, 1)]
+    # Resume: an uninterrupted 6-step run vs one killed (SIGKILL) after its step-2 checkpoint, then resumed.
+    ref = _spawn(_args(corpus, tmp_path / "ref", "--max-steps", "6", "--save-every", "2"))
+    killed_dir = tmp_path / "killed"
+    killed = _spawn(_args(corpus, killed_dir, "--max-steps", "6", "--save-every", "2", "--throttle", "1"))
+    deadline = time.time() + 300
+    latest = killed_dir / "checkpoints" / "latest"
+    while time.time() < deadline and not (latest.exists() and latest.read_text().strip() == "step-00000002"):
+        assert killed.poll() is None, killed.communicate()[0][-3000:]
+        time.sleep(0.2)
+    time.sleep(0.3)  # into step 3 (each step sleeps 1 s after its checkpoint)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert latest.read_text().strip() == "step-00000002", "the run must die before its next checkpoint"
+    resumed = _spawn(_args(corpus, killed_dir, "--max-steps", "6", "--save-every", "2", "--resume"))
+    for p in [one, *two, ref, resumed]:
+        _wait(p)
+
+    a, b = _module_state(tmp_path / "one"), _module_state(tmp_path / "two")
+    diff = max((a[k] - b[k]).abs().max().item() for k in a)
+    print(f"2-rank vs 1-rank max parameter difference: {diff:.3g}")
+    assert diff < 1e-5
+    la, lb = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert all(abs(la[s] - lb[s]) < 1e-5 for s in range(1, 5))
+    assert (a["mlm.model.embeddings.tok_embeddings.weight"] != _module_state(tmp_path / "ref")["mlm.model.embeddings.tok_embeddings.weight"]).any()
+
+    lr, lk = _losses(tmp_path / "ref"), _losses(killed_dir)
+    for s in range(3, 7):
+        assert abs(lr[s] - lk[s]) <= 1e-6 * max(1.0, abs(lr[s])), (s, lr[s], lk[s])
+    ra, rb = _module_state(tmp_path / "ref"), _module_state(killed_dir)
+    assert max((ra[k] - rb[k]).abs().max().item() for k in ra) < 1e-6
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_checkpoint(corpus, tmp_path):
+    from trainer.__main__ import main
+    from trainer.runtime import latest_checkpoint
+
+    out = tmp_path / "nan"
+    rc = main(_args(corpus, out, "--max-steps", "5", "--save-every", "2", "--nan-at-step", "3"))
+    assert rc == 2
+    assert latest_checkpoint(out).name == "step-00000002"
+    assert max(r["step"] for r in read_metrics(out / "metrics.jsonl")) == 2
+    # The intact checkpoint resumes.
+    assert main(_args(corpus, out, "--max-steps", "4", "--save-every", "2", "--resume")) == 0
+    assert latest_checkpoint(out).name == "step-00000004"
+
+
+@pytest.mark.parametrize("config", ["zero1", "zero3"])
+def test_export_round_trip_keeps_tied_weights(corpus, tmp_path, config):
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+
+    from trainer.__main__ import main
+
+    run = tmp_path / "run"
+    assert main(_args(corpus, run, "--max-steps", "2", "--save-every", "2", "--deepspeed-config", config)) == 0
+    model_dir = tmp_path / "model"
+    assert main(["export", "--checkpoint", str(run), "--out", str(model_dir)]) == 0
+    mlm = AutoModelForMaskedLM.from_pretrained(str(model_dir))
+    assert mlm.decoder.weight.data_ptr() == mlm.model.embeddings.tok_embeddings.weight.data_ptr()
+    if config == "zero1":
+        trained = _module_state(run)
+        for name, tensor in mlm.state_dict().items():
+            assert torch.equal(tensor, trained["mlm." + name]), name
+    fresh = AutoModelForMaskedLM.from_config(mlm.config)
+    assert not torch.equal(fresh.model.embeddings.tok_embeddings.weight, mlm.model.embeddings.tok_embeddings.weight)
+    base = AutoModel.from_pretrained(str(model_dir))
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    enc = tok(["def load(self):\n    return self.value"], return_tensors="pt")
+    assert enc.input_ids[0, -1].item() == tok.eos_token_id
+    with torch.no_grad():
+        h = base(**enc).last_hidden_state
+        h2 = mlm.model(**enc).last_hidden_state
+    assert torch.allclose(h, h2)
+    assert json.loads((model_dir / "metrics.jsonl").read_text().splitlines()[0])["step"] == 2
+
+
+def test_user_errors(corpus, tmp_path, capsys):
+    from trainer.__main__ import main
+    from trainer.runtime import ds_config_for, setup_runtime
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "something").write_text("x")
+    assert main(_args(corpus, out, "--max-steps", "1")) == 2
+    assert "not empty" in capsys.readouterr().err
+    with pytest.raises(UserError, match="needs a GPU"):
+        ds_config_for("zero3-offload-nvme", 1, 1, setup_runtime())
+    assert main(_args(corpus, tmp_path / "e", "--max-steps", "1", "--split", "test")) == 2
+    assert "split 'test' has no rows" in capsys.readouterr().err
+    # A model folder whose vocabulary does not match the tokenizer.
+    from trainer.modeling import build_model
+
+    build_model("tiny", 5000, {"pad": 0, "eos": 1, "mask": 2}).save_pretrained(str(tmp_path / "big"))
+    assert main(_args(corpus, tmp_path / "v", "--max-steps", "1", "--init", str(tmp_path / "big"))) == 2
+    assert "vocabulary" in capsys.readouterr().err
+
+
+def test_trainer_never_imports_beam():
+    code = ("import sys, trainer.__main__, trainer.pretrain, trainer.data, trainer.export, trainer.tokenization, "
+            "trainer.cmd_pretrain, trainer.cmd_tokenizer, trainer.cmd_export, trainer.modeling, trainer.runtime; "
+            "bad = [m for m in sys.modules if m.startswith(('apache_beam', 'pipeline'))]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env=_env())
