@@ -35,6 +35,7 @@ import dataclasses
 import inspect
 import re
 import warnings
+from itertools import accumulate, compress
 from typing import Any
 
 import tree_sitter
@@ -201,14 +202,18 @@ class Extractor:
         # occurrences of defined names: a lexical scan of this token regex outside comments,
         # strings and ERROR regions (fast), or, without it, the @reference captures (exact)
         self.token_re = re.compile(token) if token else None
+        if self.token_re is not None and self.token_re.groups:
+            raise ValueError(f"spec {spec.key!r}: [identifiers] token must not have capturing groups; use (?:...)")
+        # split() with one capturing group alternates [gap, token, gap, token, ..., gap]
+        self.token_split = re.compile(f"({token})") if token else None
         self._decode = DECODERS[self.doc.decoder]
         for required in ("functions", "returns", "identifiers"):
             if required not in spec.queries:
                 raise ValueError(f"spec {spec.key!r} lacks the [queries] {required} entry")
-        # functions and scopes share one query (one traversal); a match with @scope is a scope
-        self.q_functions = self._query(*[n for n in ("functions", "scopes") if n in spec.queries])
-        # returns and identifiers share one query (one traversal of the tree); capture names differ
-        self.q_tokens = self._query("returns", "identifiers")
+        # all queries are compiled into one, so each file is traversed once (a traversal costs
+        # about a quarter of a parse); matches are told apart by their capture names
+        self.q_all = self._query(*[n for n in ("functions", "scopes", "returns", "identifiers")
+                                   if n in spec.queries])
         # text predicates (#any-of? ...) need the tree to carry its source (see parse_bounded)
         self.needs_source = any("(#" in src for src in spec.queries.values())
 
@@ -241,12 +246,11 @@ class Extractor:
             return FileExtraction([], [], error=f"syntax_error_ratio>{self.max_error_ratio:g}",
                                   syntax_errors=n_errors)
 
-        candidates, scopes = self._function_candidates(root)
+        candidates, scopes, token_caps = self._collect(root)
         names = self._qualified_names(scopes, candidates)
         if names is None:
             return FileExtraction([], [], error="max_depth_exceeded", syntax_errors=n_errors)
 
-        token_caps = tree_sitter.QueryCursor(self.q_tokens).captures(root)
         returns = token_caps.get("return", [])
         return_spans = sorted((n.start_byte, n.end_byte, n.start_point, n.end_point) for n in returns)
 
@@ -265,16 +269,25 @@ class Extractor:
         return FileExtraction(functions, identifiers, None, n_errors, skipped)
 
     # ------------------------------------------------------------------ functions
-    def _function_candidates(self, root) -> tuple[list[dict], list[tuple]]:
+    def _collect(self, root) -> tuple[list[dict], list[tuple], dict[str, list]]:
+        """One traversal: (function candidates, scopes, other captures by name)."""
         seen = set()
         out = []
         scopes = []
-        for _, caps in tree_sitter.QueryCursor(self.q_functions).matches(root):
-            if "scope" in caps:
-                if "name" in caps:
-                    scopes.append((caps["scope"][0], caps["name"][0]))
+        other: dict[str, list] = {}
+        for _, caps in tree_sitter.QueryCursor(self.q_all).matches(root):
+            if "function" not in caps:
+                if "scope" in caps:
+                    if "name" in caps:
+                        scopes.append((caps["scope"][0], caps["name"][0]))
+                    continue
+                for capture, nodes in caps.items():
+                    if capture in other:
+                        other[capture].extend(nodes)
+                    else:
+                        other[capture] = list(nodes)
                 continue
-            if "function" not in caps or "name" not in caps or "body" not in caps:
+            if "name" not in caps or "body" not in caps:
                 continue
             node = caps["function"][0]
             key = (node.start_byte, node.end_byte, caps["name"][0].start_byte)
@@ -284,7 +297,7 @@ class Extractor:
             out.append({"function": node, "name": caps["name"][0], "body": caps["body"][0],
                         "qualifier": caps.get("qualifier", [None])[0]})
         out.sort(key=lambda c: (c["function"].start_byte, -c["function"].end_byte))
-        return out, scopes
+        return out, scopes, other
 
     def _qualified_names(self, scopes, candidates) -> list[str] | None:
         """Qualified names by range containment over scopes (classes, modules, impls...) and
@@ -568,19 +581,21 @@ class Extractor:
         excluded = RangeSet(ranges + [(offsets.start(n), offsets.end(n)) for n in error_nodes])
         ex_starts, ex_ends = excluded.starts, excluded.ends
         n_ex = len(ex_starts)
+        # Everything per token runs in C (split, map, accumulate, compress); Python only loops
+        # over the tokens that are defined names.
+        parts = self.token_split.split(content)
+        kinds_seq = list(map(names.get, parts[1::2]))
+        ends = list(accumulate(map(len, parts)))
         bisect_right = bisect.bisect_right
         out = []
-        get = names.get
-        for m in self.token_re.finditer(content):
-            kind = get(m.group())
-            if kind is None:
-                continue
-            s, e = m.span()
+        for i in compress(range(len(kinds_seq)), kinds_seq):
+            s = ends[2 * i]
+            e = ends[2 * i + 1]
             if n_ex:
-                i = bisect_right(ex_starts, s) - 1
-                if (i >= 0 and ex_ends[i] > s) or (i + 1 < n_ex and ex_starts[i + 1] < e):
+                j = bisect_right(ex_starts, s) - 1
+                if (j >= 0 and ex_ends[j] > s) or (j + 1 < n_ex and ex_starts[j + 1] < e):
                     continue
-            out.append({"start": s, "end": e, "kind": kind})
+            out.append({"start": s, "end": e, "kind": kinds_seq[i]})
         return out
 
 
