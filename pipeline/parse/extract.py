@@ -23,7 +23,7 @@ Contract of `Extractor(lang).extract(content) -> FileExtraction`:
   `body_lines` the non-empty lines of the body (documentation excluded, returns kept).
   code/code_hard/body_lines are computed on first access (see `Function`).
 
-Cost per file: one bounded parse, two query traversals (functions+scopes, returns+identifiers),
+Cost per file: one bounded parse, one query traversal (all of the spec's queries compiled together),
 Python work proportional to functions and defined-name occurrences. Not thread-safe: use one
 Extractor per thread (the DoFn builds one per language in setup).
 """
