@@ -94,3 +94,78 @@ def test_demo_refuses_a_foreign_non_empty_folder(tmp_path: Path):
     proc = _run(["trainer", "demo", "--out", str(out)])
     assert_one_sentence(proc, "not empty", "new or empty folder")
     assert sorted(p.name for p in out.iterdir()) == ["thesis.tex"]
+
+
+# ---------------------------------------------------------------------------------------------
+# trainer
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    """A schema-valid files shard, a tokenizer trained on it by the CLI, and a model folder whose
+    vocabulary (from a different, larger tokenizer) does not match that tokenizer."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from schemas import FILES_SCHEMA, validate
+
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "data" / "files").mkdir(parents=True)
+    rows = []
+    for i in range(40):
+        content = DOC_PY.replace("add_numbers", f"add_numbers_{i}") * 3
+        rows.append({"id": f"f{i}", "lang": "python", "repo": "r", "path": f"m{i}.py", "licenses": ["MIT"],
+                     "content": content, "size": len(content.encode()), "identifiers": [],
+                     "cluster_id": f"f{i}", "cluster_size": 1, "split": "train"})
+    table = validate(pa.Table.from_pylist(rows, schema=FILES_SCHEMA), "files")
+    pq.write_table(table, root / "data" / "files" / "part-00000-of-00001.parquet")
+    proc = _run(["trainer", "tokenizer", "--data", str(root / "data"), "--vocab-size", "300", "--out", str(root / "tok")])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    # The model: a tiny stage-1 architecture built for a 1000-token vocabulary.
+    from trainer.modeling import build_model
+    from trainer.tokenization import load_tokenizer, special_ids
+
+    special = special_ids(load_tokenizer(str(root / "tok")))
+    build_model("tiny", 1000, special, seq_len=64).save_pretrained(root / "model")
+    return {"data": root / "data", "tok": root / "tok", "model": root / "model"}
+
+
+def _pretrain(corpus: dict[str, Path], out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return _run(["trainer", "pretrain", "--data", str(corpus["data"]), "--tokenizer", str(corpus["tok"]),
+                 "--seq-len", "32", "--batch-size", "2", "--max-steps", "1", "--no-progress", "--out", str(out), *extra])
+
+
+def test_tokenizer_does_not_match_the_model(corpus, tmp_path: Path):
+    proc = _pretrain(corpus, tmp_path / "run", "--init", str(corpus["model"]))
+    assert_one_sentence(proc, "tokenizer", "vocabulary", "use the tokenizer the model was trained with")
+
+
+def test_gpu_deepspeed_config_without_gpu(corpus, tmp_path: Path):
+    # a GPU-only config: fp16 mixed precision (DeepSpeed's fp16 needs CUDA)
+    config = tmp_path / "gpu.json"
+    config.write_text(json.dumps({"train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto",
+                                  "fp16": {"enabled": True}, "zero_optimization": {"stage": 2}}))
+    proc = _pretrain(corpus, tmp_path / "run", "--deepspeed-config", str(config))
+    assert_one_sentence(proc, "needs a GPU", "use deploy/deepspeed/zero1.json")
+    # and the shipped NVMe-offload config says the same
+    proc = _pretrain(corpus, tmp_path / "run2", "--deepspeed-config", "zero3-offload-nvme")
+    assert_one_sentence(proc, "needs a GPU")
+
+
+def test_trainer_output_folder_not_empty(corpus, tmp_path: Path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    proc = _pretrain(corpus, out)
+    assert_one_sentence(proc, "not empty", "choose a new --out")
+    proc = _run(["trainer", "tokenizer", "--data", str(corpus["data"]), "--vocab-size", "300", "--out", str(out)])
+    assert_one_sentence(proc, "not empty")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_trainer_data_glob_matches_nothing(tmp_path: Path):
+    proc = _run(["trainer", "tokenizer", "--data", str(tmp_path / "missing" / "*.parquet"), "--vocab-size", "300",
+                 "--out", str(tmp_path / "tok")])
+    assert_one_sentence(proc)
+    assert "parquet" in proc.stderr.lower() or "no " in proc.stderr.lower()
