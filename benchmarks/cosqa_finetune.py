@@ -45,6 +45,8 @@ def main() -> int:
     ap.add_argument("--eval-code-max-len", type=int, default=256)
     ap.add_argument("--grad-cache-chunk", type=int, default=0)
     ap.add_argument("--no-hard-negatives", action="store_true")
+    ap.add_argument("--code-column", default="code_hard", choices=["code_hard", "code"])
+    ap.add_argument("--languages", default="", help="comma-separated language keys to train on (default: all)")
     ap.add_argument("--reuse-zero-shot", action="store_true", help="reuse OUT/zero_shot.json from an earlier run of this script")
     args = ap.parse_args()
 
@@ -63,7 +65,8 @@ def main() -> int:
     cfg = ContrastiveConfig(data=args.data, init=args.init, out=str(out / "run"), batch_size=args.batch_size, lr=args.lr,
                             warmup=args.warmup, max_steps=args.max_steps, max_minutes=args.minutes,
                             text_max_len=args.text_max_len, code_max_len=args.code_max_len,
-                            grad_cache_chunk=args.grad_cache_chunk, hard_negatives=not args.no_hard_negatives, log_every=5)
+                            grad_cache_chunk=args.grad_cache_chunk, hard_negatives=not args.no_hard_negatives, log_every=5,
+                            code_column=args.code_column, languages=[x for x in args.languages.split(",") if x])
     summary = train(cfg)
     results["fine_tuned"] = cosqa(DenseRetriever(str(out / "run" / "model"), doc_max_len=args.eval_code_max_len, progress=True), args.cosqa)
     results["training"] = summary

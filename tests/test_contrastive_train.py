@@ -55,7 +55,7 @@ def _batch(n, length, seed):
     return {"input_ids": torch.randint(3, 60, (n, length), generator=g) * mask, "attention_mask": mask}
 
 
-@pytest.mark.parametrize("zero,chunk", [("zero1", 0), ("zero2", 0), ("zero2", 3)])
+@pytest.mark.parametrize("zero,chunk", [("zero1", 0), ("zero2", 0), ("zero2", 3), ("zero3", 3)])
 def test_deepspeed_step_equals_plain_pytorch(zero, chunk):
     from trainer.runtime import ds_config_for, setup_runtime
 

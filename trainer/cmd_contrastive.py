@@ -12,6 +12,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", required=True, help="model folder to start from: a stage-1 export, any local HF/sentence-transformers folder, or 'minilm'")
     p.add_argument("--out", required=True, help="run folder: metrics.jsonl, checkpoints/, model/ (final export)")
     p.add_argument("--split", default=d.split)
+    p.add_argument("--languages", type=lambda s: [x.strip() for x in s.split(",") if x.strip()], default=d.languages,
+                   help="comma-separated language keys to train on (default: all), e.g. python")
     p.add_argument("--text-column", default=d.text_column, choices=["summary", "docstring"])
     p.add_argument("--code-column", default=d.code_column, choices=["code_hard", "code"],
                    help="code_hard = the paper's hard positive (body without signature and returns)")

@@ -31,6 +31,7 @@ class ContrastiveConfig:
     init: str
     out: str
     split: str = "train"
+    languages: list = field(default_factory=list)
     text_column: str = "summary"
     code_column: str = "code_hard"
     text_max_len: int = 64
@@ -119,7 +120,7 @@ def train(cfg: ContrastiveConfig) -> dict:
 
     out = Path(cfg.out)
     stream = PairStream.from_pairs(cfg.data, cfg.split, cfg.text_column, cfg.code_column, cfg.batch_size,
-                                   rank=rt.rank, world_size=rt.world_size, seed=cfg.seed)
+                                   rank=rt.rank, world_size=rt.world_size, seed=cfg.seed, languages=cfg.languages or None)
     encoder, tokenizer, model_dir = load_encoder(cfg.init)
     encoder.to(rt.device)
     encoder.train()

@@ -37,23 +37,28 @@ def shard_files(path: str | os.PathLike, table: str = "pairs") -> list[str]:
     return files
 
 
-def read_table(path: str | os.PathLike, split: str | None, columns: Sequence[str], table: str = "pairs") -> pa.Table:
+def read_table(path: str | os.PathLike, split: str | None, columns: Sequence[str], table: str = "pairs",
+               languages: Sequence[str] | None = None) -> pa.Table:
     files = shard_files(path, table)
     dataset = ds.dataset(files, format="parquet")
     names = set(dataset.schema.names)
-    wanted = list(dict.fromkeys(list(columns) + (["split"] if split else [])))
+    wanted = list(dict.fromkeys(list(columns) + (["split"] if split else []) + (["lang"] if languages else [])))
     missing = [c for c in wanted if c not in names]
     if missing:
         raise UserError(f"{path} has no column(s) {', '.join(missing)}; these shards are not a schema-v1 {table} table (re-run the pipeline)")
     flt = (ds.field("split") == split) if split else None
+    if languages:
+        by_lang = ds.field("lang").isin(list(languages))
+        flt = by_lang if flt is None else (flt & by_lang)
     result = dataset.to_table(columns=list(dict.fromkeys(columns)), filter=flt)
     if result.num_rows == 0:
-        raise UserError(f"split {split!r} of {path} is empty; choose another --split or check the pipeline's split fractions")
+        where = f" for languages {','.join(languages)}" if languages else ""
+        raise UserError(f"split {split!r} of {path} is empty{where}; choose another --split or check the pipeline's split fractions")
     return result
 
 
-def read_pairs(path, split: str | None, columns: Sequence[str]) -> pa.Table:
-    return read_table(path, split, columns, "pairs")
+def read_pairs(path, split: str | None, columns: Sequence[str], languages: Sequence[str] | None = None) -> pa.Table:
+    return read_table(path, split, columns, "pairs", languages)
 
 
 @dataclass
@@ -68,8 +73,9 @@ class PairStream:
     meta: dict = field(default_factory=dict)
 
     @classmethod
-    def from_pairs(cls, path, split: str | None, text_column: str, code_column: str, batch_size: int, *, rank=0, world_size=1, seed=0):
-        t = read_pairs(path, split, [text_column, code_column])
+    def from_pairs(cls, path, split: str | None, text_column: str, code_column: str, batch_size: int, *, rank=0, world_size=1, seed=0,
+                   languages: Sequence[str] | None = None):
+        t = read_pairs(path, split, [text_column, code_column], languages)
         texts, codes = t.column(text_column).to_pylist(), t.column(code_column).to_pylist()
         keep = [i for i, (a, b) in enumerate(zip(texts, codes)) if a and a.strip() and b and b.strip()]
         if len(keep) < batch_size * world_size:
