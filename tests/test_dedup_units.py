@@ -52,6 +52,11 @@ def test_shingles_count_and_short_documents():
     assert token_sequence_key(tokenize("x = 1")) != token_sequence_key(tokenize("x = 2"))
     with pytest.raises(ValueError):
         shingles_from_tokens(tokens, 0)
+    # The fast construction equals the definition on real, non-ASCII code.
+    text = (REPO / "pipeline" / "dedup" / "near.py").read_text(encoding="utf-8") + " caf\u00e9 = '\u65e5\u672c'"
+    toks = tokenize(text)
+    naive = {" ".join(toks[i : i + 5]).encode("utf-8") for i in range(len(toks) - 4)}
+    assert shingles_from_tokens(toks, 5) == naive and len(naive) > 100
 
 
 def test_exact_normalization():
