@@ -32,6 +32,7 @@ def add_arguments(parser) -> None:
     g.add_argument("--size", default="tiny", choices=["tiny", "small", "base", "large"], help="model preset when training from scratch")
     g.add_argument("--init", default=None, help="initialise from a local masked-LM folder instead of --size")
     g.add_argument("--dropout", type=float, default=0.1, help="dropout of a fresh model (default 0.1)")
+    g.add_argument("--model-overrides", default=None, help="change preset fields of a fresh model, e.g. num_hidden_layers=4,hidden_size=256")
     g = parser.add_argument_group("optimisation")
     g.add_argument("--max-steps", type=int, default=1000, help="optimizer steps (default 1000)")
     g.add_argument("--batch-size", type=int, default=8, help="packed sequences per micro-batch per rank (default 8)")
@@ -51,12 +52,14 @@ def add_arguments(parser) -> None:
     g.add_argument("--keep-checkpoints", type=int, default=2, help="complete checkpoints kept (default 2; 0 keeps all)")
     g.add_argument("--log-every", type=int, default=10, help="log every N steps (default 10)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--threads", type=int, default=0, help="torch intra-op threads per rank (default: torch's choice)")
     g.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)  # set by the deepspeed launcher
     g.add_argument("--throttle", type=float, default=0.0, help=argparse.SUPPRESS)
     g.add_argument("--nan-at-step", type=int, default=-1, help=argparse.SUPPRESS)
 
 
 def config_from_args(args):
+    from trainer.modeling import parse_overrides
     from trainer.pretrain import PretrainConfig
 
     for name in ("max_steps", "batch_size", "grad_accum", "save_every", "log_every"):
@@ -67,12 +70,12 @@ def config_from_args(args):
         max_steps=args.max_steps, batch_size=args.batch_size, grad_accum=args.grad_accum, seq_len=args.seq_len,
         deepspeed_config=args.deepspeed_config, resume=args.resume, lr=args.lr, warmup_steps=args.warmup_steps,
         schedule=args.schedule, min_lr_ratio=args.min_lr_ratio, weight_decay=args.weight_decay,
-        grad_clip=args.grad_clip, dropout=args.dropout, mask_rate=args.mask_rate, dobf_prob=args.dobf_prob,
+        grad_clip=args.grad_clip, dropout=args.dropout, model_overrides=parse_overrides(args.model_overrides), mask_rate=args.mask_rate, dobf_prob=args.dobf_prob,
         dobf_name_prob=args.dobf_name_prob, dobf_kinds=tuple(k.strip() for k in args.dobf_kinds.split(",") if k.strip()),
         split=args.split, seed=args.seed, data_streams=args.data_streams, num_workers=args.num_workers,
         unit_rows=args.unit_rows, shuffle_buffer=args.shuffle_buffer, save_every=args.save_every,
         keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, progress=not args.no_progress,
-        throttle=args.throttle, nan_at_step=args.nan_at_step,
+        threads=args.threads, throttle=args.throttle, nan_at_step=args.nan_at_step,
     )
 
 

@@ -39,8 +39,10 @@ def padded_vocab(n: int, multiple: int = VOCAB_MULTIPLE) -> int:
     return ((n + multiple - 1) // multiple) * multiple
 
 
-def build_config(size: str, vocab_size: int, special: dict[str, int], seq_len: int = 1024, dropout: float = 0.1, attn_implementation: str = "sdpa"):
-    """ModernBertConfig of a preset for a tokenizer of `vocab_size` tokens with `special` ids."""
+def build_config(size: str, vocab_size: int, special: dict[str, int], seq_len: int = 1024, dropout: float = 0.1,
+                 attn_implementation: str = "sdpa", overrides: dict | None = None):
+    """ModernBertConfig of a preset for a tokenizer of `vocab_size` tokens with `special` ids;
+    `overrides` replaces preset fields (e.g. {"num_hidden_layers": 4})."""
     from transformers import ModernBertConfig
 
     if size not in PRESETS:
@@ -59,17 +61,18 @@ def build_config(size: str, vocab_size: int, special: dict[str, int], seq_len: i
         mlp_dropout=dropout,
         tie_word_embeddings=True,
         classifier_pooling="mean",
-        **PRESETS[size],
+        **{**PRESETS[size], **(overrides or {})},
     )
     cfg._attn_implementation = attn_implementation
     return cfg
 
 
-def build_model(size: str, vocab_size: int, special: dict[str, int], seq_len: int = 1024, dropout: float = 0.1):
+def build_model(size: str, vocab_size: int, special: dict[str, int], seq_len: int = 1024, dropout: float = 0.1,
+                overrides: dict | None = None):
     """A freshly initialised ModernBertForMaskedLM of preset `size` (fp32)."""
     from transformers import ModernBertForMaskedLM
 
-    cfg = build_config(size, vocab_size, special, seq_len, dropout)
+    cfg = build_config(size, vocab_size, special, seq_len, dropout, overrides=overrides)
     return ModernBertForMaskedLM(cfg)
 
 
@@ -161,3 +164,23 @@ def make_stage1_model(mlm):
             return loss_sum, sel.sum(), n_correct
 
     return Stage1Model(mlm)
+
+
+def parse_overrides(text: str | None) -> dict:
+    """"key=value,key=value" -> dict with int/float/bool/str values (for --model-overrides)."""
+    out: dict = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise UserError(f"--model-overrides expects key=value pairs, got {item!r}")
+        key, value = (x.strip() for x in item.split("=", 1))
+        for cast in (int, float):
+            try:
+                out[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = {"true": True, "false": False}.get(value.lower(), value)
+    return out

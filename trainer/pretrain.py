@@ -56,6 +56,7 @@ class PretrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     dropout: float = 0.1
+    model_overrides: dict = field(default_factory=dict)
     mask_rate: float = 0.15
     dobf_prob: float = 0.5
     dobf_name_prob: float = 0.5
@@ -70,6 +71,7 @@ class PretrainConfig:
     keep_checkpoints: int = 2
     log_every: int = 10
     progress: bool = True
+    threads: int = 0
     # Test hooks (hidden flags): sleep after each step; inject a NaN loss at a step.
     throttle: float = 0.0
     nan_at_step: int = -1
@@ -90,7 +92,7 @@ def build_stage1(cfg: PretrainConfig, special: dict, vocab: int):
     if cfg.init:
         mlm = load_init(cfg.init)
     else:
-        mlm = build_model(cfg.size, vocab, special, seq_len=cfg.seq_len, dropout=cfg.dropout)
+        mlm = build_model(cfg.size, vocab, special, seq_len=cfg.seq_len, dropout=cfg.dropout, overrides=cfg.model_overrides)
     check_vocab(mlm.config, vocab, special)
     return mlm
 
@@ -100,6 +102,10 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
     from trainer.runtime import setup_runtime
 
     out = Path(cfg.out)
+    if cfg.threads > 0:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     rt = setup_runtime(seed=cfg.seed)
     if rt.is_main:
         _check_out_dir(out, cfg.resume)
@@ -237,3 +243,73 @@ def _train(cfg: PretrainConfig, rt, out: Path) -> dict:
     finally:
         logger.close()
     return {"out": str(out), "step": step, **{k: v for k, v in last.items() if k != "time"}}
+
+
+# --------------------------------------------------------------------------------------------- evaluation
+
+
+def heldout_masked_loss(mlm, data: str, tokenizer: str, *, split: str = "valid", seq_len: int = 1024,
+                        batch_size: int = 8, seed: int = 1234, masking=None, unigram_log_probs=None,
+                        max_batches: int | None = None) -> dict:
+    """Mean masked-token cross-entropy of `mlm` over one deterministic pass of `split`.
+
+    The corruption is the training objective's (same MaskingConfig, fixed seed), so the number is the
+    stage-1 loss on unseen files. When `unigram_log_probs` (V,) is given, the same masked targets are
+    also scored by that unigram model: loss_unigram = mean_i -log p_unigram(target_i).
+    """
+    import numpy as np
+    import torch
+
+    from trainer.data import PackedStream, batches, find_shards, plan_units
+    from trainer.masking import MaskingConfig
+    from trainer.modeling import make_stage1_model
+    from trainer.tokenization import load_tokenizer, special_ids
+
+    special = special_ids(load_tokenizer(tokenizer))
+    masking = masking or MaskingConfig(mask_id=special["mask"])
+    shards = find_shards(data)
+    units = plan_units(shards, split, 1, needs=("content",) + (("identifiers",) if masking.dobf_prob > 0 else ()))
+    ds = PackedStream(shards, units, tokenizer, masking, seq_len=seq_len, streams=1, seed=seed, split=split,
+                      infinite=False, pad_id=special["pad"], window_units=len(units))
+    model = make_stage1_model(mlm).eval()
+    total = masked = correct = uni = 0.0
+    with torch.no_grad():
+        for k, b in enumerate(batches(iter(ds), batch_size)):
+            if max_batches is not None and k >= max_batches:
+                break
+            loss_sum, n, c = model(b["input_ids"], b["labels"], b["segment_ids"], b["position_ids"])
+            total += float(loss_sum)
+            masked += float(n)
+            correct += float(c)
+            if unigram_log_probs is not None:
+                targets = b["labels"][b["labels"] != -100].numpy()
+                uni += float(-np.asarray(unigram_log_probs)[targets].sum())
+    out = {"split": split, "masked_tokens": int(masked), "loss": total / max(masked, 1.0), "accuracy": correct / max(masked, 1.0)}
+    if unigram_log_probs is not None:
+        out["unigram_loss"] = uni / max(masked, 1.0)
+    return out
+
+
+def unigram_log_probs(data: str, tokenizer: str, *, split: str = "train", vocab_size: int | None = None):
+    """Add-one smoothed unigram log-probabilities of token ids over `split` (streamed), shape (V,)."""
+    import numpy as np
+
+    from trainer.data import find_shards
+    from trainer.tokenization import iter_contents, load_tokenizer, tokenizer_vocab_size
+
+    tok = load_tokenizer(tokenizer)
+    v = vocab_size or tokenizer_vocab_size(tok)
+    counts = np.ones(v, dtype=np.float64)
+    texts: list[str] = []
+
+    def flush():
+        for enc in tok.encode_batch(texts):
+            np.add.at(counts, np.asarray(enc.ids[:-1] if enc.ids else [], dtype=np.int64), 1.0)
+        texts.clear()
+
+    for text in iter_contents(find_shards(data), split):
+        texts.append(text)
+        if len(texts) >= 256:
+            flush()
+    flush()
+    return np.log(counts / counts.sum())
