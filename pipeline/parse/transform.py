@@ -116,7 +116,14 @@ class _ParseDoFn(beam.DoFn):
             if not doc or not doc.strip():
                 continue
             n_docs += 1
-            candidate = build_pair(record, function)
+            try:
+                candidate = build_pair(record, function)
+            except Exception as exc:  # a cleaning bug must not stop the job: record it
+                stub = {"id": f"{record['id']}:{function.start_line}", "lang": lang, "path": record.get("path")}
+                yield beam.pvalue.TaggedOutput(
+                    REJECTED_TAG, reject_row(stub, "pair_filter", f"summary_failed:{type(exc).__name__}")
+                )
+                continue
             if function.start_line in seen_lines:
                 self._same_line.inc()
                 yield beam.pvalue.TaggedOutput(
