@@ -14,7 +14,7 @@ printed, so every step can be re-run alone):
 and ends with where everything is and a results table (counts per stage, losses, MRR against BM25).
 The pipeline runs as a subprocess because the trainer never imports Beam.
 
-Time: `--minutes-budget` (default 13) is the whole demo's target. The data and tokenizer steps
+Time: `--minutes-budget` (default 12) is the whole demo's target. The data and tokenizer steps
 take what they take (the input is capped so they stay short on 2 cores); what is left, minus a
 reserve for export and evaluation, is split between the two training stages. Stage 2 gets it as
 `--max-minutes`; stage 1 checkpoints often and, when its share is used up, the demo stops it
@@ -48,18 +48,22 @@ DEFAULT_COSQA = REPO_ROOT.parent / "shared" / "eval" / "cosqa"
 MARKER = "demo.json"
 # Seconds per optimizer step of the demo's defaults (tiny model, 16 x 256 tokens; 16 pairs) on an
 # unloaded 2-core CPU, used only to plan the step counts; the time limits are what bound the run.
+STAGE_ORDER = ["read", "filter_kept", "exact_dedup_kept", "near_dedup_kept", "files", "pairs"]
 STAGE1_SECONDS_PER_STEP = 1.0
 STAGE2_SECONDS_PER_STEP = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo-out", help="folder for everything the demo writes (default %(default)s)")
-    parser.add_argument("--minutes-budget", type=float, default=13.0,
+    parser.add_argument("--minutes-budget", type=float, default=12.0,
                         help="target wall-clock minutes for the whole demo (default %(default)s)")
     parser.add_argument("--max-files", type=int, default=1500,
                         help="deterministic cap on stdlib files read by the pipeline, to fit the budget; 0 = all (default %(default)s)")
     parser.add_argument("--input", action="append", default=None,
                         help="pipeline input instead of the local Python standard library (repeatable)")
+    parser.add_argument("--stage2-lr", type=float, default=1e-4,
+                        help="stage-2 peak learning rate (default %(default)s: the paper's 5e-6 suits a fully pretrained "
+                             "model, not the demo's minutes-old tiny one)")
     parser.add_argument("--test-fraction", type=float, default=0.05,
                         help="fraction of near-duplicate clusters held out for evaluation (default %(default)s)")
     parser.add_argument("--vocab-size", type=int, default=8192, help="tokenizer vocabulary (default %(default)s)")
@@ -86,6 +90,9 @@ class Step:
     # Wall-clock limit: past it the step is stopped with SIGTERM as soon as done() holds (for
     # stage 1: a complete checkpoint exists; checkpoints are atomic, so stopping is safe).
     time_limit_s: float | None = None
+
+    def __post_init__(self) -> None:
+        self.command = [str(c) for c in self.command]
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -238,7 +245,9 @@ def results_table(out: Path) -> str:
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
         lines.append("pipeline (rows per stage, all languages):")
-        for stage, per_lang in manifest.get("counts", {}).items():
+        counts = manifest.get("counts", {})
+        for stage in sorted(counts, key=lambda k: (k.startswith("rejected"), STAGE_ORDER.index(k) if k in STAGE_ORDER else 99, k)):
+            per_lang = counts[stage]
             total = sum(int(v) for v in per_lang.values()) if isinstance(per_lang, dict) else per_lang
             lines.append(f"  {stage:<28} {total:>10,}")
         t4 = manifest.get("table4") or manifest.get("tables") or {}
@@ -300,10 +309,12 @@ def run(args: argparse.Namespace) -> int:
              _has(tok / "tokenizer.json"), estimate_s=30),
     ]
     n = 6
+    timings: list[tuple[str, float]] = []
     for i, step in enumerate(steps_before, 1):
-        _run_step(i, n, step, env, log)
+        timings.append((step.key, _run_step(i, n, step, env, log)))
 
-    reserve_s = min(180.0, 0.25 * budget_s)  # export + evaluation + reports
+    eval_s = 150.0 if cosqa else 45.0  # CoSQA embeds its 6,267-snippet code base
+    reserve_s = min(30.0 + eval_s, 0.3 * budget_s)  # export + evaluation + reports
     s1, s2 = _stage_seconds(budget_s, time.monotonic() - t0, reserve_s)
     # Planned steps at the rate of an unloaded 2-core machine; a slower machine is stopped by time
     # (stage 1 at its last checkpoint, stage 2 by its own --max-minutes), a faster one finishes early.
@@ -315,7 +326,7 @@ def run(args: argparse.Namespace) -> int:
                        f"up to {steps1} steps, stopped at a checkpoint after {_fmt_duration(s1)} if not done",
              _py("trainer", "pretrain", "--data", data / "files", "--tokenizer", tok, "--size", args.size,
                  "--seq-len", args.seq_len, "--batch-size", args.batch_size, "--max-steps", steps1,
-                 "--warmup-steps", max(1, steps1 // 10), "--save-every", save1, "--log-every", max(1, min(10, save1)),
+                 "--warmup-steps", max(1, steps1 // 10), "--save-every", save1, "--log-every", max(1, min(5, save1)),
                  "--out", stage1),
              _has(stage1 / "checkpoints" / "latest"), estimate_s=s1, time_limit_s=s1),
         Step("export", "export the stage-1 checkpoint as a Hugging Face model folder",
@@ -324,17 +335,18 @@ def run(args: argparse.Namespace) -> int:
         Step("stage2", f"stage 2 contrastive training on (summary, code_hard) pairs from the stage-1 model "
                        f"for {_fmt_duration(s2)}",
              _py("trainer", "contrastive", "--data", data / "pairs", "--init", model1, "--batch-size", args.batch_size,
-                 "--max-steps", steps2, "--warmup", max(1, steps2 // 10), "--max-minutes", f"{s2 / 60:.2f}",
+                 "--max-steps", steps2, "--warmup", max(1, steps2 // 10), "--lr", args.stage2_lr,
+                 "--max-minutes", f"{s2 / 60:.2f}",
                  "--out", stage2),
              _has(stage2 / "model" / "config.json"), estimate_s=s2 + 20),
         Step("evaluate", "evaluate: held-out pair retrieval (summary -> code_hard, MRR) against BM25"
                          + (" and CoSQA" if cosqa else ""),
              _py("trainer", "evaluate", "--model", stage2 / "model", "--pairs", data / "pairs", "--split", "test",
                  "--bm25", *(["--cosqa", cosqa] if cosqa else []), "--json", eval_json),
-             _has(eval_json), estimate_s=60),
+             _has(eval_json), estimate_s=eval_s),
     ]
     for i, step in enumerate(steps_after, len(steps_before) + 1):
-        _run_step(i, n, step, env, log)
+        timings.append((step.key, _run_step(i, n, step, env, log)))
 
     from trainer.report import write_training_report
 
@@ -351,6 +363,7 @@ def run(args: argparse.Namespace) -> int:
                         ("stage-2 run (model in ./model)", stage2), ("evaluation", eval_json),
                         *(("training report", Path(p)) for p in reports)):
         log(f"  {label:<34} {path}")
+    log("time per step: " + ", ".join(f"{k} {_fmt_duration(t) if t else 'reused'}" for k, t in timings))
     log("\nresults:")
     log(results_table(out))
     return 0

@@ -113,8 +113,14 @@ def _plot(path: str, panels: list[tuple[str, list[tuple[str, list[float], list[f
         ax.set_visible(False)
     for ax, (title, lines, log_y) in zip(axes.flat, panels):
         for label, xs, ys in lines:
-            ax.plot(xs, ys, lw=1.2, label=label, marker="." if len(xs) < 30 else None)
-        if log_y and all(y > 0 for _, _, ys in lines for y in ys):
+            line, = ax.plot(xs, ys, lw=1.0, label=label, marker="." if len(xs) < 30 else None,
+                            alpha=0.5 if len(ys) >= 20 else 1.0)
+            if len(ys) >= 20:  # noisy per-step values: draw a trailing mean over ~5% of the run on top
+                w = max(2, len(ys) // 20)
+                smooth = [sum(ys[max(0, i - w + 1):i + 1]) / (i + 1 - max(0, i - w + 1)) for i in range(len(ys))]
+                ax.plot(xs, smooth, lw=2.0, color=line.get_color())
+        values = [y for _, _, ys in lines for y in ys]
+        if log_y and values and min(values) > 0 and max(values) / min(values) > 20:
             ax.set_yscale("log")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
