@@ -24,10 +24,11 @@ from .dedup.lsh import describe as describe_lsh
 from .errors import UserError
 from .filtering import ApplyFilters, REJECTED_TAG
 from .filters import build_filters
-from .languages import UnknownLanguageError, parse_language_list
+from .languages import MissingGrammarError, UnknownLanguageError, parse_language_list
+from .languages import get as get_language
 from .options import CodesageOptions, filter_config, options_dict
 from .parse import ParseFiles, parse_config_from_options
-from .readers import InputPlan, ReadInputs, resolve_inputs, split_patterns
+from .readers import InputPlan, ReadInputs, languages_in_plan, resolve_inputs, split_patterns
 from .split import split_for
 from .write import WriteMeta, WriteTable, check_output, discard_staging, finalize, read_meta, staging_dir_for
 
@@ -67,6 +68,7 @@ def settings_from_options(options: PipelineOptions) -> Settings:
     if opts.target_shard_mb <= 0:
         raise UserError(f"--target-shard-mb must be positive, got {opts.target_shard_mb}")
     plan = resolve_inputs(split_patterns(opts.input), languages, opts.max_files_per_tree)
+    check_grammars(languages_in_plan(plan, languages))
     return Settings(
         plan=plan,
         languages=languages,
@@ -80,6 +82,18 @@ def settings_from_options(options: PipelineOptions) -> Settings:
         num_shards=opts.num_shards,
         target_shard_bytes=int(opts.target_shard_mb * 2**20),
     )
+
+
+def check_grammars(languages: Sequence[str]) -> None:
+    """UserError, before the job starts, when a language the job may parse has no grammar installed.
+
+    Without this the parse stage would reject every file of that language, one row at a time.
+    """
+    for key in languages:
+        try:
+            get_language(key).ts_language()
+        except MissingGrammarError as exc:
+            raise UserError(f"{exc} (or leave {key} out with --languages)") from None
 
 
 def add_split(record: dict, valid_fraction: float, test_fraction: float, seed: str) -> dict:

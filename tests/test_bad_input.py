@@ -158,3 +158,26 @@ def test_cli_prints_user_errors_as_one_line(tmp_path, capsys):
     assert "unknown option --max-byts" in capsys.readouterr().err
     assert main(["--input", str(tmp_path)]) == 2
     assert "--output is required" in capsys.readouterr().err
+
+
+def test_a_missing_grammar_is_a_user_error_before_the_job(tmp_path, monkeypatch):
+    from pipeline import run as run_module
+    from pipeline.languages import MissingGrammarError
+    from pipeline.readers import languages_in_plan
+
+    tree = tmp_path / "proj"
+    tree.mkdir()
+    (tree / "a.py").write_text("x = 1\n")
+    (tree / "B.java").write_text("class B {}\n")
+    plan = resolve_inputs([str(tree)])
+    assert languages_in_plan(plan, None) == ("java", "python")
+    assert languages_in_plan(plan, ("go",)) == ("go",)
+
+    class Missing:
+        def ts_language(self):
+            raise MissingGrammarError("the grammar package for 'java' is not installed: run `pip install tree-sitter-java==0.23.5`")
+
+    monkeypatch.setattr(run_module, "get_language", lambda key: Missing())
+    with pytest.raises(UserError, match=r"pip install tree-sitter-java==0.23.5` \(or leave java out with --languages\)"):
+        run_module.check_grammars(["java"])
+    run_module.check_grammars([])

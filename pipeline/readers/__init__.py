@@ -21,13 +21,13 @@ from apache_beam.io.filesystems import FileSystems
 
 from ..errors import UserError
 from ..filtering import REJECTED_TAG
-from ..languages import language_for_path
+from ..languages import all_specs, language_for_path
 from .jsonl import ReadJsonlFile, is_jsonl
 from .parquet import ParquetPart, ReadParquetPart, dir_language, plan_parquet
 from .tree import DEFAULT_MAX_READ_BYTES, ReadTreeFile, TreeSource, list_tree, stdlib_source, tree_source
 
 __all__ = [
-    "InputPlan", "ReadInputs", "resolve_inputs", "split_patterns", "ParquetPart", "TreeSource",
+    "InputPlan", "ReadInputs", "resolve_inputs", "split_patterns", "languages_in_plan", "ParquetPart", "TreeSource",
     "stdlib_source", "tree_source", "DEFAULT_MAX_READ_BYTES",
 ]
 
@@ -144,6 +144,23 @@ def resolve_inputs(
             f"({', '.join(languages or ())}); check --languages"
         )
     return plan
+
+
+def languages_in_plan(plan: InputPlan, languages: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The languages the job can meet: --languages, else what the inputs can hold.
+
+    Parquet files under data/<lang>/ name theirs; source trees are listed (local, cheap); a Parquet
+    file outside that layout or a JSONL file may hold any registered language.
+    """
+    if languages is not None:
+        return tuple(languages)
+    found: set[str] = set()
+    if plan.jsonl or any(part.dir_lang is None for part in plan.parquet):
+        return tuple(sorted(all_specs()))
+    found.update(part.dir_lang for part in plan.parquet)
+    for tree in plan.trees:
+        found.update(lang for _, _, lang in list_tree(tree, None))
+    return tuple(sorted(found))
 
 
 class ReadInputs(beam.PTransform):
