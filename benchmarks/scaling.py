@@ -102,7 +102,10 @@ def measure_shuffle(input_path: str, extra: list[str]) -> list[tuple[str, int, i
     measured = []
 
     def apply(self, transform, pvalueish=None, label=None):
-        if isinstance(transform, beam.GroupByKey) and isinstance(pvalueish, beam.pvalue.PCollection):
+        # Beam's apply re-enters itself for a labelled transform: measure each GroupByKey once.
+        if (isinstance(transform, beam.GroupByKey) and isinstance(pvalueish, beam.pvalue.PCollection)
+                and not getattr(transform, "_shuffle_measured", False)):
+            transform._shuffle_measured = True
             parent = self._current_transform().full_label
             name = f"{parent}/{label or transform.label}"
             coder = coders.registry.get_coder(pvalueish.element_type)
@@ -140,6 +143,7 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2", help="worker counts to compare (first one is the baseline)")
     parser.add_argument("--repeat", type=int, default=1, help="interleaved runs per worker count; the fastest counts")
     parser.add_argument("--shuffle", action="store_true", help="also measure the bytes entering every GroupByKey")
+    parser.add_argument("--shuffle-only", action="store_true", help="only the shuffle measurement (implies --shuffle)")
     parser.add_argument("--num-shards", default="2")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -152,30 +156,32 @@ def main() -> int:
         else:
             folder, files, size = build_slice(args.rows_per_language, tmp / "slice")
             input_path = str(folder)
-        workers = [int(w) for w in args.workers.split(",")]
+        workers = [] if args.shuffle_only else [int(w) for w in args.workers.split(",")]
         print(f"input: {input_path}" + (f" ({files} files, {size / 1e6:.2f} MB of content)" if size else ""))
-        print(f"machine: {os.cpu_count()} cores, load average before: {os.getloadavg()[0]:.2f}")
-        best: dict[int, tuple[float, float]] = {}
-        hashes: dict[int, dict[str, str]] = {}
-        for attempt in range(args.repeat):
+        same = True
+        if workers:
+            print(f"machine: {os.cpu_count()} cores, load average before: {os.getloadavg()[0]:.2f}")
+            best: dict[int, tuple[float, float]] = {}
+            hashes: dict[int, dict[str, str]] = {}
+            for attempt in range(args.repeat):
+                for w in workers:
+                    out = tmp / f"out-{w}"
+                    wall, cpu = timed_run(input_path, out, w, extra)
+                    print(f"  run {attempt + 1}: {w} worker(s): {wall:7.1f} s wall, {cpu:7.1f} s CPU")
+                    if w not in best or wall < best[w][0]:
+                        best[w] = (wall, cpu)
+                    hashes[w] = shard_hashes(out)
+            print(f"load average after: {os.getloadavg()[0]:.2f}")
+            base = workers[0]
+            print(f"\n{'workers':>7} {'wall s':>8} {'CPU s':>8} {'MB/s':>8} {'vs ' + str(base):>8}")
             for w in workers:
-                out = tmp / f"out-{w}"
-                wall, cpu = timed_run(input_path, out, w, extra)
-                print(f"  run {attempt + 1}: {w} worker(s): {wall:7.1f} s wall, {cpu:7.1f} s CPU")
-                if w not in best or wall < best[w][0]:
-                    best[w] = (wall, cpu)
-                hashes[w] = shard_hashes(out)
-        print(f"load average after: {os.getloadavg()[0]:.2f}")
-        base = workers[0]
-        print(f"\n{'workers':>7} {'wall s':>8} {'CPU s':>8} {'MB/s':>8} {'vs ' + str(base):>8}")
-        for w in workers:
-            wall, cpu = best[w]
-            rate = f"{size / 1e6 / wall:8.3f}" if size else f"{'-':>8}"
-            print(f"{w:>7} {wall:8.1f} {cpu:8.1f} {rate} {best[base][0] / wall:7.2f}x")
-        same = all(hashes[w] == hashes[base] for w in workers)
-        print(f"shards identical across worker counts: {same}")
+                wall, cpu = best[w]
+                rate = f"{size / 1e6 / wall:8.3f}" if size else f"{'-':>8}"
+                print(f"{w:>7} {wall:8.1f} {cpu:8.1f} {rate} {best[base][0] / wall:7.2f}x")
+            same = all(hashes[w] == hashes[base] for w in workers)
+            print(f"shards identical across worker counts: {same}")
 
-        if args.shuffle:
+        if args.shuffle or args.shuffle_only:
             print("\nbytes entering each GroupByKey (Beam coder of the PCollection; before combiner lifting):")
             rows = measure_shuffle(input_path, extra)
             total = sum(b for _, _, b in rows)
