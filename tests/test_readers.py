@@ -247,3 +247,11 @@ def test_inputs_that_match_nothing_are_user_errors(tmp_path):
     write_stack(tmp_path / "stack", "python", stack_rows(2), row_group_size=2)
     with pytest.raises(UserError, match="--languages"):
         resolve_inputs([str(tmp_path / "stack")], languages=("java",))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("x = 1\n")
+    with pytest.raises(UserError, match="no file of the selected languages"):
+        resolve_inputs([str(tmp_path / "src")], languages=("java",))
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.md").write_text("# notes\n")
+    with pytest.raises(UserError, match="no file of the selected languages"):
+        resolve_inputs([str(tmp_path / "docs")])

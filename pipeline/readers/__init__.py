@@ -138,10 +138,16 @@ def resolve_inputs(
         jsonl=tuple(sorted(set(jsonl))),
         trees=tuple(trees),
     )
-    if not (plan.parquet or plan.jsonl or plan.trees):
+    trees_empty = not any(True for tree in plan.trees for _ in list_tree(tree, languages))
+    if not (plan.parquet or plan.jsonl) and trees_empty:
+        if languages:
+            raise UserError(
+                f"--input {', '.join(patterns)} holds no file of the selected languages "
+                f"({', '.join(languages)}); check --input and --languages"
+            )
         raise UserError(
-            f"--input {', '.join(patterns)} holds no file of the selected languages "
-            f"({', '.join(languages or ())}); check --languages"
+            f"--input {', '.join(patterns)} holds no file of the selected languages (no file has an extension "
+            "of a registered language); check --input"
         )
     return plan
 
