@@ -270,7 +270,69 @@ class Extractor:
 
     # ------------------------------------------------------------------ functions
     def _collect(self, root) -> tuple[list[dict], list[tuple], dict[str, list]]:
-        """One traversal: (function candidates, scopes, other captures by name)."""
+        """One traversal: (function candidates, scopes, other captures by name).
+
+        Uses `captures()` (one dict of node lists; about half the cost of `matches()`, which
+        builds a dict per match and there is one match per identifier definition) and
+        regroups the function/scope captures by range containment: every @name, @body and
+        @qualifier belongs to the innermost @function or @scope node containing it (it is a
+        descendant of its own match's node, and no other function or scope node sits between
+        them). A function node matched several times (`const a = () => 1, b = () => 2`) owns
+        its names and bodies in document order, k-th with k-th. When that pairing is not
+        one-to-one, the file falls back to `matches()` (exact grouping)."""
+        caps = tree_sitter.QueryCursor(self.q_all).captures(root)
+        fnodes = caps.pop("function", [])
+        snodes = caps.pop("scope", [])
+        members = {m: caps.pop(m, []) for m in ("name", "body", "qualifier")}
+        if not fnodes and not snodes:
+            return [], [], caps
+        items = []  # (start, -end, order, role, node): containers sort before their members
+        seen = set()
+        for role, nodes in (("function", fnodes), ("scope", snodes)):
+            for n in nodes:
+                key = (n.start_byte, n.end_byte)
+                if key not in seen:
+                    seen.add(key)
+                    items.append((key[0], -key[1], 0, role, n))
+        for role, nodes in members.items():
+            seen = set()
+            for n in nodes:
+                key = (n.start_byte, n.end_byte)
+                if key not in seen:
+                    seen.add(key)
+                    items.append((key[0], -key[1], 1, role, n))
+        items.sort(key=lambda it: it[:3])
+        stack: list[tuple[int, dict]] = []  # (end, container)
+        containers = []
+        for start, neg_end, order, role, node in items:
+            while stack and stack[-1][0] <= start:
+                stack.pop()
+            if order == 0:
+                c = {"role": role, "node": node, "name": [], "body": [], "qualifier": []}
+                containers.append(c)
+                stack.append((-neg_end, c))
+            elif not stack:
+                return self._collect_matches(root)
+            else:
+                stack[-1][1][role].append(node)
+        out = []
+        scopes = []
+        for c in containers:
+            if c["role"] == "scope":
+                if c["name"]:
+                    scopes.append((c["node"], c["name"][0]))
+                continue
+            names, bodies, quals = c["name"], c["body"], c["qualifier"]
+            if len(names) != len(bodies) or len(quals) > 1 or (quals and len(names) > 1):
+                return self._collect_matches(root)
+            q = quals[0] if quals else None
+            for name, body in zip(names, bodies):
+                out.append({"function": c["node"], "name": name, "body": body, "qualifier": q})
+        # containers were visited in (start, -end) order, as the callers expect
+        return out, scopes, caps
+
+    def _collect_matches(self, root) -> tuple[list[dict], list[tuple], dict[str, list]]:
+        """The exact, slower grouping: one dict per match."""
         seen = set()
         out = []
         scopes = []
@@ -574,29 +636,42 @@ class Extractor:
 
 
     def _scan_identifiers(self, caps, content, offsets, error_nodes, kinds) -> list[dict]:
-        """Lexical occurrences of the defined names (token regex over str: char offsets
-        directly), skipping tokens that overlap a comment, string or ERROR region."""
+        """Lexical occurrences of the defined names: the token regex runs over a copy of the
+        text where comment, string and ERROR regions are blanked with spaces (same length, so
+        str offsets are unchanged), hence no token can fall inside them and no per-token range
+        test is needed. Everything per token runs in C (split, map, accumulate, compress, zip);
+        Python only builds the output dicts of the defined-name occurrences."""
         names = {k.decode("utf-8", "surrogatepass"): v for k, v in kinds.items()}
-        ranges = [(offsets.start(n), offsets.end(n)) for n in caps.get("exclude", ())]
-        excluded = RangeSet(ranges + [(offsets.start(n), offsets.end(n)) for n in error_nodes])
-        ex_starts, ex_ends = excluded.starts, excluded.ends
-        n_ex = len(ex_starts)
-        # Everything per token runs in C (split, map, accumulate, compress); Python only loops
-        # over the tokens that are defined names.
-        parts = self.token_split.split(content)
+        nodes = caps.get("exclude", [])
+        if error_nodes:
+            nodes = nodes + error_nodes
+        if offsets.ascii:  # byte offsets are str offsets
+            ranges = sorted([(n.start_byte, n.end_byte) for n in nodes])
+        else:
+            ranges = sorted([(offsets.start(n), offsets.end(n)) for n in nodes])
+        masked = _blank(content, ranges) if ranges else content
+        # split() with one capturing group alternates [gap, token, gap, token, ..., gap]
+        parts = self.token_split.split(masked)
         kinds_seq = list(map(names.get, parts[1::2]))
         ends = list(accumulate(map(len, parts)))
-        bisect_right = bisect.bisect_right
-        out = []
-        for i in compress(range(len(kinds_seq)), kinds_seq):
-            s = ends[2 * i]
-            e = ends[2 * i + 1]
-            if n_ex:
-                j = bisect_right(ex_starts, s) - 1
-                if (j >= 0 and ex_ends[j] > s) or (j + 1 < n_ex and ex_starts[j + 1] < e):
-                    continue
-            out.append({"start": s, "end": e, "kind": kinds_seq[i]})
-        return out
+        return [{"start": s, "end": e, "kind": k}
+                for s, e, k in compress(zip(ends[0::2], ends[1::2], kinds_seq), kinds_seq)]
+
+
+def _blank(content: str, ranges) -> str:
+    """content with the sorted [start, end) ranges (possibly overlapping) replaced by spaces."""
+    parts = []
+    pos = 0
+    for s, e in ranges:
+        if s < pos:
+            if e <= pos:
+                continue
+            s = pos
+        parts.append(content[pos:s])
+        parts.append(" " * (e - s))
+        pos = e
+    parts.append(content[pos:])
+    return "".join(parts)
 
 
 def _unparsed_regions(root) -> tuple[list, int]:
