@@ -97,3 +97,26 @@ def test_vocab_mismatch_is_a_user_error():
         check_vocab(build_config("tiny", 5000, SPECIAL), 10, SPECIAL)
     with pytest.raises(UserError, match="mask id"):
         check_vocab(cfg, 100, {**SPECIAL, "mask": 3})
+
+
+def test_other_encoders_get_block_attention_too():
+    """--init with a BERT-style folder: the loop passes a 4D block mask and absolute per-piece positions."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = BertForMaskedLM(cfg).eval()
+    docs = [list(range(3, 23)), list(range(30, 42))]
+    a, b = _packed(docs, 40), _packed([docs[0], [7] * 12], 40)
+    alone = _packed([docs[0]], 20)
+    with torch.no_grad():
+        h1 = encode(model, a["input_ids"], a["segment_ids"], a["position_ids"])
+        h2 = encode(model, b["input_ids"], b["segment_ids"], b["position_ids"])
+        h3 = encode(model, alone["input_ids"], alone["segment_ids"], alone["position_ids"])
+    assert torch.allclose(h1[0, :20], h2[0, :20], atol=1e-5)
+    assert torch.allclose(h1[0, :20], h3[0], atol=1e-5)
+    labels = a["input_ids"].clone()
+    labels[:, 5:] = -100
+    loss_sum, n, _ = make_stage1_model(model)(a["input_ids"], labels, a["segment_ids"], a["position_ids"])
+    assert int(n) == 5 and torch.isfinite(loss_sum)

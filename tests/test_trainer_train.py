@@ -108,16 +108,16 @@ def test_deepspeed_step_equals_plain_pytorch(corpus):
 
 @pytest.mark.slow
 def test_two_ranks_equal_one_rank_and_resume_after_sigkill_is_exact(corpus, tmp_path):
-    common = ["--data-streams", "2", "--max-steps", "4", "--save-every", "4"]
-    # One rank, global batch 4; two ranks (the env:// protocol torchrun and deepspeed use), batch 2 each.
-    one = _spawn(_args(corpus, tmp_path / "one", *common, "--batch-size", "4"))
+    common = ["--data-streams", "2", "--max-steps", "4"]
+    # One rank, global batch 4 (also the uninterrupted reference of the resume check) ...
+    one = _spawn(_args(corpus, tmp_path / "one", *common, "--save-every", "4", "--batch-size", "4"))
+    # ... two ranks with batch 2 each (the env:// protocol torchrun and the deepspeed launcher use) ...
     port = str(_free_port())
-    two = [_spawn(_args(corpus, tmp_path / "two", *common), RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2",
-                  MASTER_ADDR="127.0.0.1", MASTER_PORT=port) for r in (0, 1)]
-    # Resume: an uninterrupted 6-step run vs one killed (SIGKILL) after its step-2 checkpoint, then resumed.
-    ref = _spawn(_args(corpus, tmp_path / "ref", "--max-steps", "6", "--save-every", "2"))
+    two = [_spawn(_args(corpus, tmp_path / "two", *common, "--save-every", "4"), RANK=str(r), LOCAL_RANK=str(r),
+                  WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port) for r in (0, 1)]
+    # ... and the same 1-rank run killed (SIGKILL) after its step-2 checkpoint, then resumed.
     killed_dir = tmp_path / "killed"
-    killed = _spawn(_args(corpus, killed_dir, "--max-steps", "6", "--save-every", "2", "--throttle", "1"))
+    killed = _spawn(_args(corpus, killed_dir, *common, "--save-every", "2", "--batch-size", "4", "--throttle", "1"))
     deadline = time.time() + 300
     latest = killed_dir / "checkpoints" / "latest"
     while time.time() < deadline and not (latest.exists() and latest.read_text().strip() == "step-00000002"):
@@ -127,8 +127,8 @@ def test_two_ranks_equal_one_rank_and_resume_after_sigkill_is_exact(corpus, tmp_
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     assert latest.read_text().strip() == "step-00000002", "the run must die before its next checkpoint"
-    resumed = _spawn(_args(corpus, killed_dir, "--max-steps", "6", "--save-every", "2", "--resume"))
-    for p in [one, *two, ref, resumed]:
+    resumed = _spawn(_args(corpus, killed_dir, *common, "--save-every", "2", "--batch-size", "4", "--resume"))
+    for p in [one, *two, resumed]:
         _wait(p)
 
     a, b = _module_state(tmp_path / "one"), _module_state(tmp_path / "two")
@@ -137,13 +137,20 @@ def test_two_ranks_equal_one_rank_and_resume_after_sigkill_is_exact(corpus, tmp_
     assert diff < 1e-5
     la, lb = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert all(abs(la[s] - lb[s]) < 1e-5 for s in range(1, 5))
-    assert (a["mlm.model.embeddings.tok_embeddings.weight"] != _module_state(tmp_path / "ref")["mlm.model.embeddings.tok_embeddings.weight"]).any()
 
-    lr, lk = _losses(tmp_path / "ref"), _losses(killed_dir)
-    for s in range(3, 7):
-        assert abs(lr[s] - lk[s]) <= 1e-6 * max(1.0, abs(lr[s])), (s, lr[s], lk[s])
-    ra, rb = _module_state(tmp_path / "ref"), _module_state(killed_dir)
-    assert max((ra[k] - rb[k]).abs().max().item() for k in ra) < 1e-6
+    lk = _losses(killed_dir)
+    for s in range(1, 5):
+        assert abs(la[s] - lk[s]) <= 1e-6 * max(1.0, abs(la[s])), (s, la[s], lk[s])
+    rk = _module_state(killed_dir)
+    resumed_diff = max((a[k] - rk[k]).abs().max().item() for k in a)
+    print(f"resumed vs uninterrupted max parameter difference: {resumed_diff:.3g}")
+    assert resumed_diff < 1e-6
+    first = _module_state_at(killed_dir, "step-00000002")
+    assert max((first[k] - rk[k]).abs().max().item() for k in rk) > 1e-4, "steps 3-4 must have trained"
+
+
+def _module_state_at(run: Path, tag: str) -> dict:
+    return torch.load(run / "checkpoints" / tag / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=True)["module"]
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_checkpoint(corpus, tmp_path):
