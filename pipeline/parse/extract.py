@@ -206,6 +206,9 @@ class Extractor:
             raise ValueError(f"spec {spec.key!r}: [identifiers] token must not have capturing groups; use (?:...)")
         # split() with one capturing group alternates [gap, token, gap, token, ..., gap]
         self.token_split = re.compile(f"({token})") if token else None
+        # on pure-ASCII text every class (\w, \d, [^\W\d]...) matches the same characters in
+        # ASCII mode, which the regex engine runs about a third faster
+        self.token_split_ascii = re.compile(f"({token})", re.ASCII) if token else None
         self._decode = DECODERS[self.doc.decoder]
         for required in ("functions", "returns", "identifiers"):
             if required not in spec.queries:
@@ -651,7 +654,7 @@ class Extractor:
             ranges = sorted([(offsets.start(n), offsets.end(n)) for n in nodes])
         masked = _blank(content, ranges) if ranges else content
         # split() with one capturing group alternates [gap, token, gap, token, ..., gap]
-        parts = self.token_split.split(masked)
+        parts = (self.token_split_ascii if offsets.ascii else self.token_split).split(masked)
         kinds_seq = list(map(names.get, parts[1::2]))
         ends = list(accumulate(map(len, parts)))
         return [{"start": s, "end": e, "kind": k}
