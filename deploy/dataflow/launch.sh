@@ -23,14 +23,15 @@
 # The image holds the project and its tree-sitter grammar wheels, so workers install nothing at start
 # (`--sdk_location=container` also stops the launcher from staging an SDK tarball). Any flag after `--`
 # goes to the pipeline unchanged (our flags: `python -m pipeline --help`; Beam's: --num_workers,
-# --disk_size_gb, --service_account_email, --subnetwork, --no_use_public_ips, ...).
+# --disk_size_gb, --service_account_email, --subnetwork, --no_use_public_ips, ...). In flex-run they
+# become template parameters (name=value): declare them in metadata.json if the service rejects them.
 # Worked example (The Stack's Python subset): deploy/dataflow/README.md.
 set -euo pipefail
 
 mode="${1:-}"
 case "$mode" in
   direct|flex-build|flex-run) shift ;;
-  -h|--help|"") sed -n '2,27p' "$0"; exit 0 ;;
+  -h|--help|"") sed -n '2,28p' "$0"; exit 0 ;;
   *) echo "error: unknown mode '$mode' (expected direct, flex-build or flex-run)" >&2; exit 2 ;;
 esac
 
