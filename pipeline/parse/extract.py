@@ -124,6 +124,12 @@ def _decode_none(text: str) -> str | None:
 def _decode_python_literal(text: str) -> str | None:
     """Evaluate a string literal without executing anything (ast.literal_eval only builds
     constants); non-str results (bytes, f-strings) mean "not a docstring", as for `ast`."""
+    quote = text[:3] if text[:3] in ('"""', "'''") else text[:1]
+    if (quote in ('"""', "'''", '"', "'") and len(text) >= 2 * len(quote) and text.endswith(quote)
+            and text.isascii() and "\\" not in text and "\r" not in text and "\x00" not in text
+            and quote not in text[len(quote):-len(quote)] and (len(quote) == 1 and "\n" not in text or len(quote) == 3 and text[-4] != quote[0])):
+        # a plain literal without prefix, escapes or CR: its value is its inside (no compile)
+        return text[len(quote):-len(quote)]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -478,14 +484,14 @@ class Extractor:
         """(statement_node, doc_text) when the body's first statement is a string literal."""
         doc = self.doc
         first = None
-        for child in body.named_children:
-            if child.type in doc.comment_types:
-                continue
-            first = child
-            break
+        for i in range(body.named_child_count):  # no list of every statement of the body
+            child = body.named_child(i)
+            if child.type not in doc.comment_types:
+                first = child
+                break
         if first is None or first.type not in doc.statement_types or first.named_child_count != 1:
             return None, None
-        literal = first.named_children[0]
+        literal = first.named_child(0)
         if literal.type not in doc.string_types:
             return None, None
         value = self._decode(self._text(literal))
@@ -567,13 +573,15 @@ class Extractor:
         cur = node
         comment_types = self.doc.comment_types
         while True:
-            kids = cur.children
-            i = len(kids) - 1
-            while i >= 0 and kids[i].type in comment_types:
+            # child(i) from the end: no list of every child (a class body has hundreds)
+            i = cur.child_count - 1
+            kid = cur.child(i) if i >= 0 else None
+            while kid is not None and kid.type in comment_types:
                 i -= 1
-            if i < 0:
+                kid = cur.child(i) if i >= 0 else None
+            if kid is None:
                 return cur
-            cur = kids[i]
+            cur = kid
 
     @staticmethod
     def _row_start_char(content, offsets, outer, row) -> int:

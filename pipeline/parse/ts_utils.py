@@ -151,6 +151,8 @@ def remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def _merged(spans):
+    if len(spans) == 1:  # the common case (a docstring): no sort, no merge
+        return (spans[0][0],), (spans[0][1],)
     rs = RangeSet(spans)
     return rs.starts, rs.ends
 
