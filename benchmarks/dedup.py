@@ -67,7 +67,7 @@ def corpus_files(root: Path, languages: list[str] | None) -> list[str]:
 
 # --- 1. signatures -----------------------------------------------------------------------------
 
-def bench_signatures(records: list[dict], n_docs: int, num_perm: int, ngram: int) -> dict:
+def bench_signatures(records: list[dict], n_docs: int, num_perm: int, ngram: int, repeats: int = 3) -> dict:
     from datasketch import MinHash
 
     rng = random.Random(0)
@@ -75,18 +75,22 @@ def bench_signatures(records: list[dict], n_docs: int, num_perm: int, ngram: int
     shingle_lists = [list(shingles(r["content"], ngram)) for r in sample]
     shingle_lists = [s for s in shingle_lists if s]
     n_shingles = sum(len(s) for s in shingle_lists)
-    # CPU time of this process is the primary figure: the development machine is shared, and
-    # wall time then mostly measures other people's load.
-    t0, c0 = time.perf_counter(), time.process_time()
-    ref = []
-    for s in shingle_lists:
-        m = MinHash(num_perm=num_perm)
-        m.update_batch(s)
-        ref.append(m.hashvalues)
-    t_ds, c_ds = time.perf_counter() - t0, time.process_time() - c0
-    t0, c0 = time.perf_counter(), time.process_time()
-    ours = signatures_from_fingerprints([fingerprints(s) for s in shingle_lists], num_perm, 1)
-    t_ours, c_ours = time.perf_counter() - t0, time.process_time() - c0
+    # CPU time of this process is the primary figure, and each side runs `repeats` times,
+    # interleaved, keeping the fastest (as timeit does): the development machine is shared, and
+    # wall time and single runs then mostly measure other people's load.
+    best = {"ds": (float("inf"), float("inf")), "ours": (float("inf"), float("inf"))}
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        ref = []
+        for s in shingle_lists:
+            m = MinHash(num_perm=num_perm)
+            m.update_batch(s)
+            ref.append(m.hashvalues)
+        best["ds"] = min(best["ds"], (time.process_time() - c0, time.perf_counter() - t0))
+        t0, c0 = time.perf_counter(), time.process_time()
+        ours = signatures_from_fingerprints([fingerprints(s) for s in shingle_lists], num_perm, 1)
+        best["ours"] = min(best["ours"], (time.process_time() - c0, time.perf_counter() - t0))
+    (c_ds, t_ds), (c_ours, t_ours) = best["ds"], best["ours"]
     identical = bool(np.array_equal(np.stack(ref), ours))
     return {"docs": len(shingle_lists), "shingles": n_shingles, "datasketch_s": t_ds, "ours_s": t_ours,
             "datasketch_cpu": c_ds, "ours_cpu": c_ours, "identical": identical}
@@ -205,6 +209,7 @@ def main(argv=None) -> int:
     ap.add_argument("--corpus", default=str(REPO.parent / "shared" / "corpus" / "stack-sample"))
     ap.add_argument("--languages", default="", help="comma-separated language dirs (default: all)")
     ap.add_argument("--sig-docs", type=int, default=2000, help="documents for the signature benchmark")
+    ap.add_argument("--repeats", type=int, default=3, help="signature timings: best of this many runs per side")
     ap.add_argument("--brute-force", type=int, default=400,
                     help="also check all pairs among this many random near-dedup inputs (0 = off)")
     ap.add_argument("--no-datatrove", action="store_true")
@@ -220,8 +225,8 @@ def main(argv=None) -> int:
     print(f"near-dedup: ngram={params.ngram} num_perm={params.num_perm} threshold={params.threshold} "
           f"b={b} r={r} verify={params.verify}")
 
-    s = bench_signatures(records, args.sig_docs, params.num_perm, params.ngram)
-    print("\n[1] MinHash signatures (same shingles, num_perm=256, seed=1)")
+    s = bench_signatures(records, args.sig_docs, params.num_perm, params.ngram, args.repeats)
+    print(f"\n[1] MinHash signatures (same shingles, num_perm=256, seed=1; best of {args.repeats} interleaved runs)")
     print(f"    docs={s['docs']} shingles={s['shingles']}")
     print(f"    datasketch loop : CPU {s['datasketch_cpu']:7.3f} s ({s['shingles'] / s['datasketch_cpu'] / 1e6:6.3f} M shingles/s)"
           f"  wall {s['datasketch_s']:7.3f} s")
