@@ -10,6 +10,7 @@ Invariants:
 from __future__ import annotations
 
 import bisect
+import os
 import re
 import time
 
@@ -168,32 +169,22 @@ def pad_prefix(prefix: str) -> str:
 
 def dedent_block(text: str) -> str:
     """Remove the whitespace prefix common to all non-blank lines (like textwrap.dedent, but
-    without its regex passes); drop leading/trailing blank lines and trailing spaces."""
-    lines = [line.rstrip() for line in text.split("\n")]
+    without its regex passes); drop leading/trailing blank lines and trailing spaces.
+
+    The margin is the leading " \t" run of the common prefix of the non-blank lines, which is
+    the common prefix of their indentations (found by min/max in C, not per line)."""
+    lines = list(map(str.rstrip, text.split("\n")))
     start, end = 0, len(lines)
     while start < end and not lines[start]:
         start += 1
     while end > start and not lines[end - 1]:
         end -= 1
     lines = lines[start:end]
-    margin = None
-    for line in lines:
-        if not line:
-            continue
-        indent = line[: len(line) - len(line.lstrip(" \t"))]
-        if margin is None:
-            margin = indent
-        elif not indent.startswith(margin):
-            k = 0
-            for a, b in zip(margin, indent):
-                if a != b:
-                    break
-                k += 1
-            margin = margin[:k]
-        if not margin:
-            break
-    if margin:
-        n = len(margin)
+    if not lines:
+        return ""
+    prefix = os.path.commonprefix(list(filter(None, lines)))
+    n = len(prefix) - len(prefix.lstrip(" \t"))
+    if n:
         lines = [line[n:] for line in lines]
     return "\n".join(lines)
 
