@@ -103,8 +103,10 @@ def english_study(folder: str, thresholds: list[float]) -> None:
     cfg = _Cfg()
     full = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     by_lang = collections.defaultdict(set)
+    extractors = {}
     for rec in read_stack(folder):
-        for fn in Extractor(rec["lang"]).extract(rec["content"]).functions:
+        ex = extractors.get(rec["lang"]) or extractors.setdefault(rec["lang"], Extractor(rec["lang"]))
+        for fn in ex.extract(rec["content"]).functions:
             if fn.docstring:
                 summary = summarize(fn.docstring)
                 if cfg.min_summary_tokens <= count_tokens(summary) <= cfg.max_summary_tokens:
