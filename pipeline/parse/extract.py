@@ -610,7 +610,7 @@ class Extractor:
         if not kinds:
             return []
         if self.token_re is not None:
-            return self._scan_identifiers(caps, content, offsets, error_nodes, kinds)
+            return self._scan_identifiers(caps, content, data, offsets, error_nodes, kinds)
         excluded = RangeSet([(n.start_byte, n.end_byte) for n in caps.get("exclude", ())]
                             + list(zip(error_ranges.starts, error_ranges.ends)))
         ex_starts, ex_ends = excluded.starts, excluded.ends
@@ -646,7 +646,7 @@ class Extractor:
         return out
 
 
-    def _scan_identifiers(self, caps, content, offsets, error_nodes, kinds) -> list[dict]:
+    def _scan_identifiers(self, caps, content, data, offsets, error_nodes, kinds) -> list[dict]:
         """Lexical occurrences of the defined names: the token regex runs over a copy of the
         text where comment, string and ERROR regions are blanked with spaces (same length, so
         str offsets are unchanged), hence no token can fall inside them and no per-token range
@@ -656,17 +656,36 @@ class Extractor:
         nodes = caps.get("exclude", [])
         if error_nodes:
             nodes = nodes + error_nodes
-        if offsets.ascii:  # byte offsets are str offsets
-            ranges = sorted([(n.start_byte, n.end_byte) for n in nodes])
+        ranges = sorted([(n.start_byte, n.end_byte) for n in nodes])
+        if not ranges:
+            masked = content
+        elif offsets.ascii:  # byte offsets are str offsets
+            masked = _blank(content, ranges)
         else:
-            ranges = sorted([(offsets.start(n), offsets.end(n)) for n in nodes])
-        masked = _blank(content, ranges) if ranges else content
+            masked = _blank_utf8(data, ranges)
         # split() with one capturing group alternates [gap, token, gap, token, ..., gap]
         parts = (self.token_split_ascii if offsets.ascii else self.token_split).split(masked)
         kinds_seq = list(map(names.get, parts[1::2]))
         ends = list(accumulate(map(len, parts)))
         return [{"start": s, "end": e, "kind": k}
                 for s, e, k in compress(zip(ends[0::2], ends[1::2], kinds_seq), kinds_seq)]
+
+
+def _blank_utf8(data: bytes, ranges) -> str:
+    """`_blank` for UTF-8 bytes and byte ranges: each range becomes as many spaces as it has
+    code points, so the decoded result has the same str offsets as the original text."""
+    parts = []
+    pos = 0
+    for s, e in ranges:
+        if s < pos:
+            if e <= pos:
+                continue
+            s = pos
+        parts.append(data[pos:s])
+        parts.append(b" " * len(data[s:e].decode("utf-8", "surrogatepass")))
+        pos = e
+    parts.append(data[pos:])
+    return b"".join(parts).decode("utf-8", "surrogatepass")
 
 
 def _blank(content: str, ranges) -> str:
