@@ -153,13 +153,15 @@ def train(cfg: ContrastiveConfig) -> dict:
         pairs_done += cfg.batch_size * rt.world_size
         last_loss = loss_value
         done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.max_steps:
+        # every rank must stop at the same step (collectives): rank clocks are combined with a sum
+        out_of_time = bool(cfg.max_minutes) and rt.all_reduce_sum([float((time.time() - t0) / 60 >= cfg.max_minutes)])[0] > 0
+        if done % cfg.log_every == 0 or done == cfg.max_steps or out_of_time:
             elapsed = time.time() - t0
             logger.log(done, loss=loss_value, lr=scheduler.get_last_lr()[0], pairs_per_s=pairs_done / max(elapsed, 1e-9),
                        epoch=step / stream.steps_per_epoch)
         if cfg.save_every and done % cfg.save_every == 0 and done < cfg.max_steps:
             save_checkpoint(engine, out, done, {"step": done})
-        if cfg.max_minutes and (time.time() - t0) / 60 >= cfg.max_minutes:
+        if out_of_time:
             logger.write(f"time budget of {cfg.max_minutes} min reached at step {done}")
             break
     final_step = step + 1 if cfg.max_steps > start else start
