@@ -22,8 +22,25 @@ COMMANDS = {
 }
 
 
+def _drop_local_rank(argv: list[str]) -> list[str]:
+    """The deepspeed launcher inserts `--local_rank=N` before the command; LOCAL_RANK is in the
+    environment too, so the flag is dropped here."""
+    out, skip = [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if arg.startswith(("--local_rank=", "--local-rank=")):
+            continue
+        if arg in ("--local_rank", "--local-rank") and i + 1 < len(argv) and argv[i + 1].isdigit():
+            skip = True
+            continue
+        out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _drop_local_rank(list(sys.argv[1:] if argv is None else argv))
     parser = argparse.ArgumentParser(prog="python -m trainer", description="CodeSage-style trainer: tokenizer, stage 1, stage 2, export, evaluation, embedding, search")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
