@@ -107,7 +107,7 @@ def test_signatures_edge_cases(monkeypatch):
         shingles("a = 1\n" * 50),                   # heavy repetition
         shingles(" ".join(f"t{i}" for i in range(3000))),  # larger than a permutation chunk below
     ]
-    monkeypatch.setattr(mh, "_CHUNK_ROWS", 7)  # force documents to straddle chunks
+    monkeypatch.setattr(mh, "_CHUNK_COLS", 7)  # force documents to straddle chunks
     for num_perm, seed in ((256, 1), (128, 7)):
         ours = mh.signatures(cases, num_perm=num_perm, seed=seed)
         for s, row in zip(cases, ours):

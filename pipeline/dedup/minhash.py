@@ -13,8 +13,8 @@ and an empty set keeps every slot at 2^32 - 1. We compute exactly the same numbe
   shingle-set representation for exact Jaccard verification;
 - duplicates are removed before permuting (the min over a set does not depend on multiplicity);
 - the permutations of all documents of a batch run as one uint32 matrix computation in bounded-size
-  chunks, reduced per document with ``np.minimum.reduceat`` (no per-document numpy overhead and no
-  per-document ``RandomState``).
+  chunks (permutation-major), reduced per document with ``np.minimum.reduceat`` along the
+  contiguous axis (no per-document numpy overhead and no per-document ``RandomState``).
 
 The permutation parameters are taken from datasketch itself (``MinHash(num_perm, seed).permutations``)
 so the two can never drift apart; `to_lean_minhash` turns a signature row into a
@@ -30,9 +30,10 @@ import numpy as np
 
 SCHEME = "affine32"
 EMPTY_VALUE = np.uint32(0xFFFFFFFF)
-# Rows (shingles) per permutation chunk: 512 x 256 uint32 = 512 KiB of scratch stays in cache (measured
-# ~1.5x faster than 8192 rows on the development machine).
-_CHUNK_ROWS = 512
+# Shingles per permutation chunk: 256 x 8192 uint32 = 8 MiB of scratch. With the permutation-major
+# layout this measured ~5x faster than a shingle-major (512 x 256) chunk, whose reduceat runs along
+# the slow axis.
+_CHUNK_COLS = 8192
 
 _DIGEST = np.dtype([("fp", "<u8"), ("rest", "V12")])  # a SHA-1 digest: 8 bytes we keep, 12 we do not
 _M1 = np.uint32(0x85EBCA6B)
@@ -91,18 +92,20 @@ def signatures_from_fingerprints(fps: Sequence[np.ndarray], num_perm: int = 256,
     ends = starts + lengths
     total = int(ends[-1])
     doc_index = np.asarray(nonempty, dtype=np.int64)
-    buf = np.empty((min(_CHUNK_ROWS, total), num_perm), dtype=np.uint32)
+    # Permutations x shingles layout: each row is one permutation over a contiguous run of
+    # shingles, so the per-document min is a reduceat along the fast axis.
+    buf = np.empty((num_perm, min(_CHUNK_COLS, total)), dtype=np.uint32)
     lo = 0
     first_doc = 0  # first (nonempty-)document overlapping the chunk
     while lo < total:
-        hi = min(lo + _CHUNK_ROWS, total)
-        rows = buf[: hi - lo]
-        np.multiply(g[lo:hi, None], a[None, :], out=rows)
-        np.add(rows, b[None, :], out=rows)
+        hi = min(lo + _CHUNK_COLS, total)
+        cols = buf[:, : hi - lo]
+        np.multiply(a[:, None], g[None, lo:hi], out=cols)
+        np.add(cols, b[:, None], out=cols)
         # Documents overlapping [lo, hi): first_doc .. last_doc; segment starts clipped to the chunk.
         last_doc = int(np.searchsorted(ends, hi, side="left"))
         seg = np.maximum(starts[first_doc : last_doc + 1], lo) - lo
-        red = np.minimum.reduceat(rows, seg, axis=0)
+        red = np.minimum.reduceat(cols, seg, axis=1).T
         tgt = doc_index[first_doc : last_doc + 1]
         out[tgt] = np.minimum(out[tgt], red)
         lo = hi
