@@ -295,25 +295,23 @@ class Extractor:
         members = {m: caps.pop(m, []) for m in ("name", "body", "qualifier")}
         if not fnodes and not snodes:
             return [], [], caps
-        items = []  # (start, -end, order, role, node): containers sort before their members
-        seen = set()
-        for role, nodes in (("function", fnodes), ("scope", snodes)):
-            for n in nodes:
-                key = (n.start_byte, n.end_byte)
-                if key not in seen:
-                    seen.add(key)
-                    items.append((key[0], -key[1], 0, role, n))
-        for role, nodes in members.items():
+        # (start, -end, order, seq): containers sort before their members; seq indexes `refs`
+        items = []
+        refs = []
+        for order, role, nodes in ((0, "function", fnodes), (0, "scope", snodes), (1, "name", members["name"]),
+                                   (1, "body", members["body"]), (1, "qualifier", members["qualifier"])):
             seen = set()
             for n in nodes:
                 key = (n.start_byte, n.end_byte)
                 if key not in seen:
                     seen.add(key)
-                    items.append((key[0], -key[1], 1, role, n))
-        items.sort(key=lambda it: it[:3])
+                    items.append((key[0], -key[1], order, len(refs)))
+                    refs.append((role, n))
+        items.sort()
         stack: list[tuple[int, dict]] = []  # (end, container)
         containers = []
-        for start, neg_end, order, role, node in items:
+        for start, neg_end, order, seq in items:
+            role, node = refs[seq]
             while stack and stack[-1][0] <= start:
                 stack.pop()
             if order == 0:
@@ -570,8 +568,15 @@ class Extractor:
     def _last_code_leaf(self, node):
         """The last descendant that is not a trailing comment: indentation-based grammars put
         comments that follow a body inside its block; they are not part of the function."""
-        cur = node
         comment_types = self.doc.comment_types
+        end = node.end_byte
+        if end > node.start_byte:
+            # usual case, answered in C: the leaf ending the node is not a comment
+            leaf = node.descendant_for_byte_range(end - 1, end)
+            if (leaf is not None and leaf.end_byte == end and leaf.child_count == 0
+                    and leaf.type not in comment_types):
+                return leaf
+        cur = node
         while True:
             # child(i) from the end: no list of every child (a class body has hundreds)
             i = cur.child_count - 1

@@ -190,4 +190,4 @@ def dedent_block(text: str) -> str:
 
 
 def count_nonempty_lines(text: str) -> int:
-    return sum(1 for line in text.split("\n") if line.strip())
+    return len(list(filter(None, map(str.strip, text.split("\n")))))
