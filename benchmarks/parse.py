@@ -6,7 +6,7 @@ functions, docs, hard positives, identifier spans: everything the pipeline asks 
 Both run single-threaded, so MB/s is per core. Ratio = extraction MB/s / parse-only MB/s
 (target >= 0.6). Usage:
 
-    python benchmarks/parse.py [--corpus ../shared/corpus/stack-sample] [--limit-mb 2] [--repeat 1]
+    python benchmarks/parse.py [--corpus ../shared/corpus/stack-sample] [--limit-mb 2] [--repeat 1] [--breakdown]
 """
 from __future__ import annotations
 
@@ -56,6 +56,9 @@ def main(argv=None) -> int:
     ap.add_argument("--languages", default="", help="comma list (default: every language in the corpus)")
     ap.add_argument("--limit-mb", type=float, default=2.0, help="per language (0: all files)")
     ap.add_argument("--repeat", type=int, default=1, help="best of N runs of each side")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time the extraction's C-level parts alone (the query traversal over "
+                         "pre-parsed trees, the identifier token split) and print where extraction time goes")
     args = ap.parse_args(argv)
     data_dir = os.path.join(args.corpus, "data")
     if not os.path.isdir(data_dir):
@@ -63,6 +66,7 @@ def main(argv=None) -> int:
         return 2
     wanted = registry.parse_language_list(args.languages)
     rows = []
+    breakdown = []
     tot_bytes = tot_parse = tot_extract = 0.0
     print(f"{'language':<12}{'files':>7}{'MB':>8}{'parse MB/s':>12}{'extract MB/s':>14}{'ratio':>8}"
           f"{'functions':>11}{'with doc':>10}{'ids':>9}{'errors':>8}")
@@ -94,6 +98,8 @@ def main(argv=None) -> int:
 
         t_parse = best_of(args.repeat, parse_only)
         t_extract = best_of(args.repeat, extract_all)
+        if args.breakdown:
+            breakdown.append((key, t_parse, t_extract) + _parts(extractor, texts, blobs, args.repeat))
         n_fn = sum(len(r.functions) for r in results)
         n_doc = sum(1 for r in results for f in r.functions if f.docstring)
         n_id = sum(len(r.identifiers) for r in results)
@@ -111,7 +117,31 @@ def main(argv=None) -> int:
           f"{tot_parse / tot_extract:>8.2f}")
     print("parse = tree_sitter.Parser.parse(bytes) only (ceiling); extract = Extractor.extract(str) + code/code_hard/body_lines of documented functions; "
           "single thread (per core); ratio = extract/parse throughput, target >= 0.6")
+    if breakdown:
+        print("\nwhere extraction time goes, in units of one parse-only pass over the same files:")
+        print(f"{'language':<12}{'parse':>8}{'query':>8}{'scan':>8}{'python':>8}{'total':>8}")
+        for key, t_parse, t_extract, t_query, t_scan in breakdown:
+            rest = t_extract - t_parse - t_query - t_scan
+            print(f"{key:<12}{1:>8.2f}{t_query / t_parse:>8.2f}{t_scan / t_parse:>8.2f}"
+                  f"{rest / t_parse:>8.2f}{t_extract / t_parse:>8.2f}")
+        print("query = QueryCursor(all queries).captures(root) on pre-parsed trees; scan = the identifier "
+              "token regex split over the texts; python = the rest (extract total - parse - query - scan; "
+              "the bounded parse inside extraction is counted as one parse)")
     return 0
+
+
+def _parts(extractor, texts, blobs, repeat) -> tuple[float, float]:
+    """CPU seconds of the C-level parts of extraction run alone: (query traversal, token split)."""
+    roots = [extractor.parser.parse(b).root_node for b in blobs]
+    query = extractor.q_all
+    t_query = best_of(repeat, lambda: [tree_sitter.QueryCursor(query).captures(r) for r in roots])
+    t_scan = 0.0
+    if extractor.token_split is not None:
+        def scan():
+            for t in texts:
+                (extractor.token_split_ascii if t.isascii() else extractor.token_split).split(t)
+        t_scan = best_of(repeat, scan)
+    return t_query, t_scan
 
 
 if __name__ == "__main__":
