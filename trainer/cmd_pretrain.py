@@ -47,7 +47,7 @@ def add_arguments(parser) -> None:
     g.add_argument("--seed", type=int, default=0)
     g = parser.add_argument_group("run")
     g.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl)")
-    g.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out")
+    g.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out (starts fresh when there is none yet)")
     g.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (default 500; always at the end)")
     g.add_argument("--keep-checkpoints", type=int, default=2, help="complete checkpoints kept (default 2; 0 keeps all)")
     g.add_argument("--log-every", type=int, default=10, help="log every N steps (default 10)")

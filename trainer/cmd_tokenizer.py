@@ -2,7 +2,8 @@
 
 Streams `content` from the shards' `--split` (default train; `all` for every row) batch by batch into
 `tokenizers`' BPE trainer; writes a Hugging Face fast-tokenizer folder (see trainer.tokenization) plus
-training_info.json and a one-line metrics.jsonl (documents, characters, vocabulary size, seconds).
+training_info.json and a one-line metrics.jsonl (documents, characters, vocabulary size, seconds; `loss`
+is null: BPE training has none, the key is kept so every command's metrics.jsonl has the same shape).
 """
 from __future__ import annotations
 
@@ -54,6 +55,6 @@ def run(args) -> int:
             "seconds": round(time.time() - t0, 2)}
     write_training_info(out, info)
     with MetricsLogger(out, True, None, progress=False, tensorboard=False) as log:
-        log.log(0, **info)
+        log.log(0, loss=None, **info)
     print(f"tokenizer: {info['vocab_size']} tokens from {stats['docs']} documents -> {out}")
     return 0
