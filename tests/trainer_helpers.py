@@ -78,3 +78,14 @@ def write_shards(folder: Path, rows: list[dict], n_shards: int = 2, row_group_si
             table = table.drop_columns([col])
         pq.write_table(table, files / f"part-{k:05d}-of-{n_shards:05d}.parquet", row_group_size=row_group_size)
     return Path(folder)
+
+
+def make_corpus(folder: Path, n_rows: int = 240, vocab_size: int = 400, seed: int = 0) -> tuple[Path, Path]:
+    """Shards with train/valid rows and a tokenizer trained on them; returns (data, tokenizer)."""
+    from trainer.tokenization import iter_contents, save_tokenizer, train_tokenizer
+    from trainer.data import find_shards
+
+    data = write_shards(Path(folder) / "data", make_rows(n_rows, seed=seed, splits=("train", "train", "train", "valid")))
+    tok = train_tokenizer(iter_contents(find_shards(data), "train"), vocab_size)
+    tok_dir = save_tokenizer(tok, Path(folder) / "tok")
+    return data, tok_dir
