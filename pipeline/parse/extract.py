@@ -439,7 +439,7 @@ class Extractor:
             return None, None, first_row
         for k, comment in enumerate(comments):
             text = self._text(comment)
-            if any(text.startswith(r) for r in doc.reject_prefixes):
+            if text.startswith(doc.reject_prefixes):  # a tuple: tested in C
                 found = None
             else:
                 found = self._doc_at(comments, k, text)
@@ -460,10 +460,10 @@ class Extractor:
         if prefix is None:
             return None
         run = []
+        stops = tuple(r for r in doc.reject_prefixes if len(r) > len(prefix)) + tuple(o for o, _ in doc.block_markers)
         for c in comments[k:]:
             t = self._text(c)
-            if not t.startswith(prefix) or any(t.startswith(r) for r in doc.reject_prefixes if len(r) > len(prefix)) \
-                    or any(t.startswith(o) for o, _ in doc.block_markers):
+            if not t.startswith(prefix) or t.startswith(stops):
                 break
             run.append(t[len(prefix):].rstrip())
         run.reverse()
@@ -661,13 +661,16 @@ class Extractor:
         nodes = caps.get("exclude", [])
         if error_nodes:
             nodes = nodes + error_nodes
-        ranges = sorted([(n.start_byte, n.end_byte) for n in nodes])
+        ranges = [(n.start_byte, n.end_byte) for n in nodes]
         if not ranges:
             masked = content
         elif offsets.ascii:  # byte offsets are str offsets
-            masked = _blank(content, ranges)
+            buf = bytearray(data)
+            for s, e in ranges:  # overlapping ranges just blank twice
+                buf[s:e] = b" " * (e - s)
+            masked = buf.decode("ascii")
         else:
-            masked = _blank_utf8(data, ranges)
+            masked = _blank_utf8(data, sorted(ranges))
         # split() with one capturing group alternates [gap, token, gap, token, ..., gap]
         parts = (self.token_split_ascii if offsets.ascii else self.token_split).split(masked)
         kinds_seq = list(map(names.get, parts[1::2]))
@@ -677,8 +680,8 @@ class Extractor:
 
 
 def _blank_utf8(data: bytes, ranges) -> str:
-    """`_blank` for UTF-8 bytes and byte ranges: each range becomes as many spaces as it has
-    code points, so the decoded result has the same str offsets as the original text."""
+    """The text of `data` with the sorted (possibly overlapping) byte ranges blanked: each range
+    becomes as many spaces as it has code points, so str offsets are those of the original."""
     parts = []
     pos = 0
     for s, e in ranges:
@@ -691,22 +694,6 @@ def _blank_utf8(data: bytes, ranges) -> str:
         pos = e
     parts.append(data[pos:])
     return b"".join(parts).decode("utf-8", "surrogatepass")
-
-
-def _blank(content: str, ranges) -> str:
-    """content with the sorted [start, end) ranges (possibly overlapping) replaced by spaces."""
-    parts = []
-    pos = 0
-    for s, e in ranges:
-        if s < pos:
-            if e <= pos:
-                continue
-            s = pos
-        parts.append(content[pos:s])
-        parts.append(" " * (e - s))
-        pos = e
-    parts.append(content[pos:])
-    return "".join(parts)
 
 
 def _unparsed_regions(root) -> tuple[list, int]:
