@@ -51,10 +51,17 @@ _SALT_UNITS, _SALT_DOCS, _SALT_SEQS, _SALT_MASK = 11, 23, 37, 53
 
 def find_shards(data: str | Path, table: str = "files") -> list[Path]:
     """Parquet shards under `data`: a pipeline output folder (uses OUT/<table>/), a folder of shards,
-    or one .parquet file. Sorted by name so every rank sees the same list."""
+    a glob pattern, or one .parquet file. Sorted by name so every rank sees the same list."""
     p = Path(data)
     if p.is_file():
         return [p]
+    if any(ch in str(data) for ch in "*?["):
+        import glob
+
+        shards = sorted(Path(x) for x in glob.glob(str(data)) if x.endswith(".parquet"))
+        if not shards:
+            raise UserError(f"no .parquet shards match {data}; check --data")
+        return shards
     if not p.exists():
         raise UserError(f"data path {p} does not exist; pass the pipeline output folder or its {table}/ folder")
     folder = p / table if (p / table).is_dir() else p
