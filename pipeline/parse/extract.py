@@ -53,8 +53,7 @@ from pipeline.parse.ts_utils import (
     remove_spans,
 )
 
-KINDS = ("class", "function", "variable")
-_KIND_RANK = {"class": 0, "function": 1, "variable": 2}
+KINDS = ("class", "function", "variable")  # strongest role first
 DEFAULT_MAX_PARSE_MS = 2000.0
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_ERROR_RATIO = 0.5
@@ -606,12 +605,10 @@ class Extractor:
     def _identifiers(self, caps, content: str, data: bytes, offsets: OffsetMap,
                      error_ranges: RangeSet, error_nodes) -> list[dict]:
         kinds: dict[bytes, str] = {}
-        for kind in KINDS:
-            for n in caps.get("definition." + kind, ()):
-                name = data[n.start_byte:n.end_byte]
-                old = kinds.get(name)
-                if old is None or _KIND_RANK[kind] < _KIND_RANK[old]:
-                    kinds[name] = kind
+        for kind in reversed(KINDS):  # weakest role first: class overrides function overrides variable
+            nodes = caps.get("definition." + kind)
+            if nodes:
+                kinds.update(dict.fromkeys([data[n.start_byte:n.end_byte] for n in nodes], kind))
         if not kinds:
             return []
         if self.token_re is not None:
