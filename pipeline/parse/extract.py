@@ -181,7 +181,8 @@ class DocStyle:
         )
 
 
-_STAR_LINE = re.compile(r"^[ \t]*\*+(?!/) ?")  # the decoration of block comment lines (*, ** in Lua)
+# the decoration of block comment lines (*, ** in Lua), at the start of every line
+_STAR_LINES = re.compile(r"^[ \t]*\*+(?!/) ?", re.MULTILINE)
 
 
 class Extractor:
@@ -473,9 +474,10 @@ class Extractor:
         body = text[len(opener):]
         if body.endswith(closer):
             body = body[: -len(closer)]
-        lines = body.split("\n")
-        lines = [lines[0]] + [_STAR_LINE.sub("", line, count=1) for line in lines[1:]]
-        return inspect.cleandoc("\n".join(line.rstrip() for line in lines))
+        first, sep, rest = body.partition("\n")
+        if sep:  # one multi-line regex pass instead of one per line
+            body = first + sep + _STAR_LINES.sub("", rest)
+        return inspect.cleandoc("\n".join(map(str.rstrip, body.split("\n"))))
 
     def _body_doc(self, body):
         """(statement_node, doc_text) when the body's first statement is a string literal."""
