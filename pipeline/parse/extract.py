@@ -261,7 +261,7 @@ class Extractor:
             return FileExtraction([], [], error="max_depth_exceeded", syntax_errors=n_errors)
 
         returns = token_caps.get("return", [])
-        return_spans = sorted((n.start_byte, n.end_byte, n.start_point, n.end_point) for n in returns)
+        return_spans = _ReturnSpans(returns)  # sorted on first use: only documented functions need them
 
         functions: list[Function] = []
         skipped = 0
@@ -556,6 +556,7 @@ class Extractor:
             doc_removals.append((offsets.start(doc_stmt) - base, offsets.end(doc_stmt) - base))
         lo, hi = body.start_byte, body.end_byte
         ret_removals = []
+        return_spans = return_spans.get()
         i = _first_at_or_after(return_spans, lo)
         while i < len(return_spans) and return_spans[i][0] < hi:
             s, e, sp, ep = return_spans[i]
@@ -716,6 +717,23 @@ def _unparsed_regions(root) -> tuple[list, int]:
             elif is_error and not (child.is_named and child.child_count):
                 regions.append(child)
     return regions, count
+
+
+class _ReturnSpans:
+    """The file's return statements as sorted (start_byte, end_byte, start_point, end_point),
+    built on the first `get()`."""
+
+    __slots__ = ("_nodes", "_spans")
+
+    def __init__(self, nodes):
+        self._nodes = nodes
+        self._spans = None
+
+    def get(self) -> list[tuple]:
+        if self._spans is None:
+            self._spans = sorted((n.start_byte, n.end_byte, n.start_point, n.end_point) for n in self._nodes)
+            self._nodes = None
+        return self._spans
 
 
 def _first_at_or_after(spans, lo) -> int:
