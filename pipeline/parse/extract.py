@@ -23,8 +23,10 @@ Contract of `Extractor(lang).extract(content) -> FileExtraction`:
   `body_lines` the non-empty lines of the body (documentation excluded, returns kept).
   code/code_hard/body_lines are computed on first access (see `Function`).
 
-Cost per file: one bounded parse, one query traversal (all of the spec's queries compiled together),
-Python work proportional to functions and defined-name occurrences. Not thread-safe: use one
+Cost per file: one bounded parse, one query traversal (all of the spec's queries compiled together,
+read with `captures()`), one regex split of the text with comments/strings blanked, and Python
+work proportional to functions and defined-name occurrences (texts of a function only when read).
+`python benchmarks/parse.py --breakdown` prints these parts in units of a parse. Not thread-safe: use one
 Extractor per thread (the DoFn builds one per language in setup).
 """
 from __future__ import annotations
