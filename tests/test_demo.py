@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 def test_demo_small_budget_end_to_end(tmp_path: Path):
     out = tmp_path / "demo"
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "trainer", "demo", "--out", str(out), "--minutes-budget", "1.5",
-           "--max-files", "60", "--test-fraction", "0.2", "--vocab-size", "600", "--seq-len", "64",
+    cmd = [sys.executable, "-m", "trainer", "demo", "--out", str(out), "--minutes-budget", "1.0",
+           "--max-files", "60", "--test-fraction", "0.4", "--vocab-size", "600", "--seq-len", "64",
            "--batch-size", "8", "--no-cosqa"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]

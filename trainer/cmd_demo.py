@@ -275,6 +275,14 @@ def _stage_seconds(budget_s: float, elapsed_s: float, reserve_s: float) -> tuple
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _demo(args)
+    except KeyboardInterrupt:
+        raise UserError(f"interrupted; run the same command again to continue (finished steps in {args.out} "
+                        "are reused)") from None
+
+
+def _demo(args: argparse.Namespace) -> int:
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     t0 = time.monotonic()
     out = Path(args.out).resolve()
