@@ -263,30 +263,37 @@ def test_report_has_every_section_and_escapes(pipeline_out: Path):
     assert "&quot;Hello, &quot;" in page or "&#x27;" in page or "&quot;" in page
 
 
-def test_report_renders_in_chromium_without_errors(pipeline_out: Path, tmp_path: Path):
+LAYOUT_JS = """
+    JSON.stringify({
+      headings: [...document.querySelectorAll('section > h2')].map(h => h.textContent),
+      plots: [...document.querySelectorAll('img.plot')].map(img => {
+         const r = img.getBoundingClientRect();
+         return {id: img.id, ok: img.complete && img.naturalWidth > 0,
+                 x: r.left + window.scrollX, y: r.top + window.scrollY, w: r.width, h: r.height};
+      }),
+      width: document.documentElement.scrollWidth, height: document.documentElement.scrollHeight})"""
+
+
+def _require_chromium() -> str:
     binary = _chromium()
     if binary is None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail("chromium is not installed (apt-get install chromium)")
         pytest.skip("chromium is not installed")
-    browser = Browser(binary, tmp_path / "profile")
+    return binary
+
+
+def render(page: Path, profile: Path) -> tuple[list[str], dict, bytes]:
+    """Load `page` in headless Chromium: (console errors and exceptions, layout info, full-page PNG)."""
+    browser = Browser(_require_chromium(), profile)
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             browser.send(f"{domain}.enable", session=session)
-        browser.send("Page.navigate", {"url": (pipeline_out / "report.html").as_uri()}, session=session)
+        browser.send("Page.navigate", {"url": page.as_uri()}, session=session)
         browser.wait_for("Page.loadEventFired", timeout=60)
-        layout = browser.send("Runtime.evaluate", {"returnByValue": True, "expression": """
-            JSON.stringify({
-              headings: [...document.querySelectorAll('section > h2')].map(h => h.textContent),
-              plots: [...document.querySelectorAll('img.plot')].map(img => {
-                 const r = img.getBoundingClientRect();
-                 return {id: img.id, ok: img.complete && img.naturalWidth > 0,
-                         x: r.left + window.scrollX, y: r.top + window.scrollY, w: r.width, h: r.height};
-              }),
-              width: document.documentElement.scrollWidth, height: document.documentElement.scrollHeight,
-              dpr: window.devicePixelRatio})"""}, session=session)
+        layout = browser.send("Runtime.evaluate", {"returnByValue": True, "expression": LAYOUT_JS}, session=session)
         info = json.loads(layout["result"]["value"])
         shot = browser.send("Page.captureScreenshot", {
             "format": "png", "captureBeyondViewport": True,
@@ -294,22 +301,36 @@ def test_report_renders_in_chromium_without_errors(pipeline_out: Path, tmp_path:
             session=session, timeout=120)
     finally:
         browser.close()
-
     errors = []
     for ev in browser.events:
         method, params = ev.get("method"), ev.get("params", {})
         if method == "Runtime.exceptionThrown":
-            errors.append(params["exceptionDetails"].get("text"))
+            details = params["exceptionDetails"]
+            errors.append(f'{details.get("text")} {details.get("exception", {}).get("description", "")}'.strip())
         elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
             errors.append(str(params.get("args")))
         elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
-            errors.append(params["entry"].get("text"))
+            errors.append(f'{params["entry"].get("text")} {params["entry"].get("url", "")}'.strip())
+    return errors, info, base64.b64decode(shot["data"])
+
+
+def test_console_error_detection_can_fail(tmp_path: Path):
+    """The checker itself: a page with a console error, an uncaught exception and a broken image."""
+    bad = tmp_path / "bad.html"
+    bad.write_text("<html><body><h1>x</h1><img src='missing.png'>"
+                   "<script>console.error('boom'); throw new Error('uncaught one');</script></body></html>")
+    errors, _, _ = render(bad, tmp_path / "profile")
+    text = " ".join(str(e) for e in errors)
+    assert "boom" in text and "uncaught one" in text and "missing.png" in text, errors
+
+
+def test_report_renders_in_chromium_without_errors(pipeline_out: Path, tmp_path: Path):
+    errors, info, png = render(pipeline_out / "report.html", tmp_path / "profile")
     assert not errors, f"console errors: {errors}"
 
     assert info["headings"] == [title for _, title in SECTIONS]
     expected_plots = {"plot-counts", "plot-rejections", "plot-clusters", "plot-lsh", "plot-lengths"}
     assert expected_plots <= {p["id"] for p in info["plots"]}
-    png = base64.b64decode(shot["data"])
     (pipeline_out / "report-screenshot.png").write_bytes(png)
     from PIL import Image
 
