@@ -61,14 +61,19 @@ def parse_bounded(parser: tree_sitter.Parser, data: bytes, max_parse_ms: float |
 
 class OffsetMap:
     """Converts tree-sitter (byte, point) positions to Python str indices in O(1) per position
-    on ASCII lines and O(column) on lines with non-ASCII characters."""
+    on ASCII lines and O(column) on lines with non-ASCII characters. The per-line tables of a
+    non-ASCII file are built on the first conversion (many files never need one)."""
 
-    __slots__ = ("ascii", "char_starts", "byte_lines", "line_ascii")
+    __slots__ = ("ascii", "char_starts", "byte_lines", "line_ascii", "_src")
 
     def __init__(self, content: str, data: bytes):
         self.ascii = len(content) == len(data)
-        if self.ascii:
-            return
+        self._src = None if self.ascii else (content, data)
+        self.char_starts = self.byte_lines = self.line_ascii = None
+
+    def _build(self) -> None:
+        content, data = self._src
+        self._src = None
         lines = content.split("\n")  # tree-sitter rows advance on "\n" only
         starts = [0] * len(lines)
         pos = 0
@@ -82,6 +87,8 @@ class OffsetMap:
     def char(self, byte: int, point) -> int:
         if self.ascii:
             return byte
+        if self._src is not None:
+            self._build()
         row, col = point
         if self.line_ascii[row]:
             return self.char_starts[row] + col
