@@ -171,12 +171,9 @@ def test_describe_s_curve():
 # --- parameters ----------------------------------------------------------------------------------
 
 def test_flags_and_params_from_options():
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    class Opts(PipelineOptions):
-        @classmethod
-        def _add_argparse_args(cls, parser):
-            add_dedup_arguments(parser)
+    # The pipeline's own options class: a second PipelineOptions subclass adding the same flags
+    # would conflict in Beam's global parser (it collects every subclass's arguments).
+    from pipeline.options import CodesageOptions as Opts
 
     opts = Opts(["--ngram", "4", "--num-perm", "128", "--dedup-threshold", "0.8", "--bands", "16", "--rows", "8",
                  "--no-verify", "--cc-max-rounds", "9", "--mega-cluster-size", "50", "--minhash-seed", "3",

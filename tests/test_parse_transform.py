@@ -78,12 +78,11 @@ def test_options_roundtrip_argparse_and_beam():
     assert (cfg.min_summary_tokens, cfg.english_filter, cfg.pair_dedup, cfg.pair_dedup_threshold) == (4, False, False, 0.9)
     assert pickle.loads(pickle.dumps(cfg)) == cfg
 
-    class _Opts(PipelineOptions):
-        @classmethod
-        def _add_argparse_args(cls, p):
-            add_parse_arguments(p)
+    # The pipeline's own options class: a second PipelineOptions subclass adding the same flags
+    # would conflict in Beam's global parser (it collects every subclass's arguments).
+    from pipeline.options import CodesageOptions
 
-    opts = PipelineOptions(["--max-summary-tokens", "100", "--english-min-prob", "0.05"]).view_as(_Opts)
+    opts = PipelineOptions(["--max-summary-tokens", "100", "--english-min-prob", "0.05"]).view_as(CodesageOptions)
     cfg = parse_config_from_options(opts)
     assert (cfg.max_summary_tokens, cfg.english_min_prob, cfg.english_filter) == (100, 0.05, True)
     with pytest.raises(UserError, match="min-summary-tokens"):

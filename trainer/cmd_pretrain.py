@@ -85,6 +85,6 @@ def run(args) -> int:
     summary = run_pretrain(config_from_args(args))
     import os
 
-    if os.environ.get("RANK", "0") == "0":
+    if os.environ.get("RANK", "0") == "0":  # only the launcher sets RANK; without one this process is rank 0
         print("pretrain: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
     return 0

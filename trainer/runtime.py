@@ -7,7 +7,7 @@ This is the ONE place where device and backend decisions live:
 * backend: NCCL on GPU, gloo on CPU;
 * dtype: bf16 on GPUs that support it, fp32 otherwise.
 
-The same code runs as a single process (no launcher variables: rank 0 of 1 on a free local port), under
+The same code runs as a single process (no launcher variables: rank 0 of 1 over an in-memory store), under
 the ``deepspeed`` launcher and under ``torchrun`` (both set RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR /
 MASTER_PORT).
 
@@ -30,7 +30,6 @@ import math
 import os
 import random
 import shutil
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,12 +49,6 @@ def _cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -185,15 +178,18 @@ def setup_runtime(seed: int | None = None, timeout_minutes: float = 30.0) -> Run
     import torch
     import torch.distributed as dist
 
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        os.environ.update({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"})
+    # Launched (deepspeed / torchrun / srun wrapper) means the launcher set the rendezvous variables.
+    launched = all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_PORT"))
+    if launched:
+        rank = int(os.environ["RANK"])
+        world_size = int(os.environ["WORLD_SIZE"])
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        os.environ.setdefault("LOCAL_RANK", str(local_rank))
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        os.environ["MASTER_PORT"] = str(_free_port())
-    os.environ.setdefault("LOCAL_RANK", "0")
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    rank = int(os.environ["RANK"])
-    world_size = int(os.environ["WORLD_SIZE"])
-    local_rank = int(os.environ["LOCAL_RANK"])
+    else:
+        rank, world_size, local_rank = 0, 1, 0
+        # DeepSpeed's engine asserts LOCAL_RANK is set; alone it does not make a child "launched".
+        os.environ.setdefault("LOCAL_RANK", "0")
 
     if _cuda_available():
         device = torch.device("cuda", local_rank)
@@ -208,12 +204,14 @@ def setup_runtime(seed: int | None = None, timeout_minutes: float = 30.0) -> Run
     if not dist.is_initialized():
         import deepspeed
 
-        deepspeed.init_distributed(
-            dist_backend=backend,
-            auto_mpi_discovery=False,
-            timeout=datetime.timedelta(minutes=timeout_minutes),
-            verbose=False,
-        )
+        timeout = datetime.timedelta(minutes=timeout_minutes)
+        if not launched:
+            # One process without a launcher: an in-memory store, so no TCP port is opened and no
+            # rendezvous variable leaks into child processes (a child `python -m trainer ...` that
+            # inherited RANK/MASTER_PORT would try to rendezvous on this process's port).
+            dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1, timeout=timeout)
+        # Adopts an existing process group; creates it from env:// when launched.
+        deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False, timeout=timeout, verbose=False)
     if seed is not None:
         seed_everything(seed + rank)
     return Runtime(device=device, rank=rank, world_size=world_size, local_rank=local_rank, dtype=dtype, backend=backend)
