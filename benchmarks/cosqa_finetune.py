@@ -46,30 +46,44 @@ def main() -> int:
     ap.add_argument("--grad-cache-chunk", type=int, default=0)
     ap.add_argument("--no-hard-negatives", action="store_true")
     ap.add_argument("--code-column", default="code_hard", choices=["code_hard", "code"])
+    ap.add_argument("--text-column", default="summary", choices=["summary", "docstring"])
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     ap.add_argument("--languages", default="", help="comma-separated language keys to train on (default: all)")
-    ap.add_argument("--reuse-zero-shot", action="store_true", help="reuse OUT/zero_shot.json from an earlier run of this script")
+    ap.add_argument("--reuse-zero-shot", action="store_true", help="reuse OUT/zero_shot.json (read after training) from an earlier run of this script")
     args = ap.parse_args()
+
+    if args.threads:
+        # set before torch is imported: DeepSpeed/accelerate re-read OMP_NUM_THREADS when they initialize
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    import torch
 
     from trainer.contrastive import ContrastiveConfig, train
     from trainer.evaluation.retrievers import BM25Retriever, DenseRetriever
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {"bm25": cosqa(BM25Retriever(), args.cosqa)}
     zs_file = out / "zero_shot.json"
-    if args.reuse_zero_shot and zs_file.exists():
-        results["zero_shot"] = json.loads(zs_file.read_text())
-    else:
+    if not args.reuse_zero_shot:
         results["zero_shot"] = cosqa(DenseRetriever(args.init, doc_max_len=args.eval_code_max_len, progress=True), args.cosqa)
         zs_file.write_text(json.dumps(results["zero_shot"], indent=2))
     cfg = ContrastiveConfig(data=args.data, init=args.init, out=str(out / "run"), batch_size=args.batch_size, lr=args.lr,
                             warmup=args.warmup, max_steps=args.max_steps, max_minutes=args.minutes,
                             text_max_len=args.text_max_len, code_max_len=args.code_max_len,
                             grad_cache_chunk=args.grad_cache_chunk, hard_negatives=not args.no_hard_negatives, log_every=5,
-                            code_column=args.code_column, languages=[x for x in args.languages.split(",") if x])
+                            code_column=args.code_column, text_column=args.text_column, languages=[x for x in args.languages.split(",") if x])
     summary = train(cfg)
+    if args.threads:
+        torch.set_num_threads(args.threads)  # the engine's initialization may have reset it
     results["fine_tuned"] = cosqa(DenseRetriever(str(out / "run" / "model"), doc_max_len=args.eval_code_max_len, progress=True), args.cosqa)
     results["training"] = summary
+    if args.reuse_zero_shot:  # read after training, so a separate zero-shot run may still be writing it when this starts
+        if not zs_file.exists():
+            raise SystemExit(f"--reuse-zero-shot: {zs_file} does not exist; run once without the flag")
+        results["zero_shot"] = json.loads(zs_file.read_text())
     (out / "results.json").write_text(json.dumps(results, indent=2))
 
     print(f"\nCoSQA dev ({results['bm25']['queries']} queries vs {results['bm25']['pool']} snippets; MRR, ranks past 1000 score 0)")
@@ -78,7 +92,9 @@ def main() -> int:
                        ("fine_tuned", f"{args.init} + stage 2, {summary['steps']} steps ({summary['seconds'] / 60:.1f} min)")):
         r = results[key]
         print(f"{label:<44} {r['mrr']:7.4f} {r['recall@1']:7.4f} {r['recall@10']:7.4f}")
-    print(f"training: {summary['steps']} steps x {args.batch_size} pairs, {summary['pairs_per_s']:.2f} pairs/s, final loss {summary['final_loss']:.4f}")
+    print(f"training: {summary['steps']} steps x {args.batch_size} pairs ({summary['pairs']} train pairs), {summary['pairs_per_s']:.2f} pairs/s, "
+          f"final loss {summary['final_loss']:.4f}; text {args.text_column}, code {args.code_column}, lr {args.lr}, warmup {args.warmup}, "
+          f"hard negatives {not args.no_hard_negatives}, max len {args.text_max_len}/{args.code_max_len}, torch threads {torch.get_num_threads()}")
     return 0
 
 
