@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from pipeline.errors import UserError
+from pipeline.option_values import option_values
 
 from .lsh import optimal_params
 
@@ -116,12 +117,7 @@ def add_dedup_arguments(parser: argparse.ArgumentParser) -> None:
 
 def params_from_options(opts: Any) -> NearDedupParams:
     """NearDedupParams from Beam PipelineOptions (any view) or an argparse Namespace."""
-    if hasattr(opts, "get_all_options"):
-        values = opts.get_all_options()
-    elif isinstance(opts, dict):
-        values = dict(opts)
-    else:
-        values = vars(opts)
+    values = option_values(opts)
 
     def get(name, default):
         value = values.get(name)

@@ -32,6 +32,7 @@ from pipeline.records import PAIR_COLUMNS
 
 from .extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_PARSE_MS
 from .text import DEFAULT_ENGLISH_MIN_PROB, EnglishDetector, count_tokens, summarize
+from pipeline.option_values import option_values
 
 # ------------------------------------------------------------------------------ configuration
 
@@ -111,12 +112,7 @@ def add_parse_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_config_from_options(opts: Any) -> ParseConfig:
     """ParseConfig from parsed flags: an argparse Namespace, a dict, or Beam PipelineOptions."""
-    if hasattr(opts, "get_all_options"):
-        values = opts.get_all_options()
-    elif isinstance(opts, Mapping):
-        values = dict(opts)
-    else:
-        values = vars(opts)
+    values = option_values(opts)
     kwargs = {}
     for field in dataclasses.fields(ParseConfig):
         value = values.get(field.name)
