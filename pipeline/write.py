@@ -40,6 +40,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas import MANIFEST_NAME, Manifest, ShardInfo, schema_for, validate
 
+from .dedup.packing import pack, unpack
 from .errors import UserError
 
 TABLES = ("files", "pairs", "rejected")
@@ -155,7 +156,7 @@ def write_bytes(path: str, data: bytes) -> None:
 def _write_shard(element, table: str, staging: str) -> dict:
     index, grouped = element
     count = grouped["count"][0]
-    data, rows = encode_shard(table, grouped["rows"])
+    data, rows = encode_shard(table, (unpack(packed) for packed in grouped["rows"]))
     rel = shard_name(table, index, count)
     write_bytes(join(staging, *rel.split("/")), data)
     return {"table": table, "path": rel, "rows": rows, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -187,8 +188,13 @@ class WriteTable(beam.PTransform):
                 | "TotalWeight" >> beam.CombineGlobally(sum)
                 | "ShardCount" >> beam.Map(lambda total: max(1, math.ceil(total / target)))
             )
+        # Rows cross the shuffle projected on the contract and packed (compressed opaque bytes, see
+        # pipeline/dedup/packing.py): the grouping only needs the shard index, and these rows are the
+        # largest shuffle of the job. encode_shard projects again, so the shards are unchanged.
+        columns = tuple(schema_for(table).names)
         keyed = rows | "KeyByShard" >> beam.Map(
-            lambda r, n: (shard_of(shard_key(table, r), n), r), n=beam.pvalue.AsSingleton(count)
+            lambda r, n: (shard_of(shard_key(table, r), n), pack({c: r.get(c) for c in columns})),
+            n=beam.pvalue.AsSingleton(count),
         )
         slots = count | "EveryShard" >> beam.FlatMap(lambda n: [(i, n) for i in range(n)])
         return (

@@ -17,6 +17,7 @@ from apache_beam.metrics import Metrics
 
 from pipeline.records import reject_row
 
+from .packing import pack, unpack
 from .ranking import file_rank
 from .shingles import content_key
 
@@ -35,7 +36,8 @@ class _PickSurvivor(beam.DoFn):
         self._dropped = Metrics.counter(self._namespace, f"{self._stage}.dropped.exact_duplicate")
 
     def process(self, element):
-        _, group = element
+        _, packed = element
+        group = [unpack(data) for data in packed]
         # The rank is a total order on distinct ids; the text breaks ties between equal ids.
         group = sorted(group, key=lambda r: (self._rank_fn(r), str(r.get(self._text_key) or "")))
         survivor = dict(group[0])
@@ -69,7 +71,8 @@ class ExactDedup(beam.PTransform):
         text_key = self._text_key
         res = (
             records
-            | "KeyByContent" >> beam.Map(lambda r: (content_key(str(r.get(text_key) or "")), r))
+            # Only the key is read here; the record crosses the shuffle packed (see packing.py).
+            | "KeyByContent" >> beam.Map(lambda r: (content_key(str(r.get(text_key) or "")), pack(r)))
             | "GroupByContent" >> beam.GroupByKey()
             | "PickSurvivor"
             >> beam.ParDo(_PickSurvivor(self._rank_fn, self._stage, text_key, self._namespace)).with_outputs(

@@ -41,6 +41,7 @@ from pipeline.records import reject_row
 from .components import ConnectedComponents, node_label
 from .lsh import band_keys
 from .minhash import fingerprints, signatures_from_fingerprints
+from .packing import pack, unpack
 from .params import NearDedupParams
 from .ranking import file_rank
 from .shingles import shingles_from_tokens, token_sequence_key, tokenize
@@ -222,7 +223,7 @@ class _Apply(beam.DoFn):
 
     def process(self, element):
         rid, grouped = element
-        records = sorted(grouped["records"], key=lambda r: _text(r, self._text_key))
+        records = sorted((unpack(data) for data in grouped["records"]), key=lambda r: _text(r, self._text_key))
         cluster_id, size, reason = grouped["decision"][0]
         first, extra = records[0], records[1:]
         for r in extra:
@@ -356,7 +357,8 @@ class NearDedup(beam.PTransform):
 
         text_key = self._text_key
         out = (
-            {"records": records | "KeyById" >> beam.Map(lambda r: (str(r["id"]), r)), "decision": decisions}
+            # The full records cross this join packed: opaque compressed bytes (see packing.py).
+            {"records": records | "KeyById" >> beam.Map(lambda r: (str(r["id"]), pack(r))), "decision": decisions}
             | "JoinDecisions" >> beam.CoGroupByKey()
             | "Apply" >> beam.ParDo(_Apply(stage, text_key, self._annotate, ns)).with_outputs(_REJECTED, main="kept")
         )
