@@ -30,7 +30,7 @@ from .options import CodesageOptions, filter_config, options_dict
 from .parse import ParseFiles, parse_config_from_options
 from .readers import InputPlan, ReadInputs, languages_in_plan, resolve_inputs, split_patterns
 from .split import split_for
-from .write import WriteMeta, WriteTable, check_output, discard_staging, finalize, read_meta, staging_dir_for
+from .write import WriteMetas, WriteTable, check_output, discard_staging, finalize, read_meta, staging_dir_for
 
 log = logging.getLogger("pipeline")
 LARGEST_CLUSTERS = 20
@@ -102,6 +102,10 @@ def add_split(record: dict, valid_fraction: float, test_fraction: float, seed: s
     return out
 
 
+def _as_list(items: list) -> list:
+    return items
+
+
 def _histogram(items: list) -> dict[str, int]:
     return {str(size): int(n) for size, n in sorted(items)}
 
@@ -146,7 +150,6 @@ def build(p: beam.Pipeline, settings: Settings, staging: str) -> dict[str, Any]:
         pairs | "WritePairs" >> WriteTable("pairs", staging, settings.num_shards, target),
         rejected | "WriteRejected" >> WriteTable("rejected", staging, None, target),
     ) | "AllShards" >> beam.Flatten()
-    shard_infos | "ShardsMeta" >> WriteMeta("shards", staging)
 
     # counts from the data
     stage_counts = p | "CountStages" >> CountByStageAndLang({
@@ -158,24 +161,21 @@ def build(p: beam.Pipeline, settings: Settings, staging: str) -> dict[str, Any]:
         "pairs": pairs,
     })
     rejected_counts = rejected | "CountRejected" >> CountRejected()
-    (
-        (stage_counts, rejected_counts["by_lang"])
-        | "AllCounts" >> beam.Flatten()
-        | "CountsMeta" >> WriteMeta("counts", staging, finish=nest_counts)
-    )
-    rejected_counts["by_reason"] | "ReasonsMeta" >> WriteMeta("reasons", staging, finish=nest_counts)
-    (
+    cluster_sizes = (
         near["kept"]
         | "ClusterSize" >> beam.Map(lambda r: int(r["cluster_size"]))
         | "CountClusterSizes" >> beam.combiners.Count.PerElement()
-        | "HistogramMeta" >> WriteMeta("cluster_sizes", staging, finish=_histogram)
     )
-    (
-        near["clusters"]
-        | "LargestClusters" >> beam.combiners.Top.Of(LARGEST_CLUSTERS, key=_cluster_order)
-        | "LargestMeta" >> WriteMeta("largest_clusters", staging, finish=_largest)
-    )
-    parsed["stats"] | "StatsMeta" >> WriteMeta("parse_stats", staging)
+    largest = near["clusters"] | "LargestClusters" >> beam.combiners.Top.Of(LARGEST_CLUSTERS, key=_cluster_order)
+    # Everything the launcher reads back after the job (_meta/*.json), in one shuffle.
+    p | "Meta" >> WriteMetas({
+        "shards": (shard_infos, _as_list),
+        "counts": ((stage_counts, rejected_counts["by_lang"]) | "AllCounts" >> beam.Flatten(), nest_counts),
+        "reasons": (rejected_counts["by_reason"], nest_counts),
+        "cluster_sizes": (cluster_sizes, _histogram),
+        "largest_clusters": (largest, _largest),
+        "parse_stats": (parsed["stats"], _as_list),
+    }, staging)
     return {
         "records": read["records"], "read_rejected": read["rejected"], "filtered": filtered["kept"],
         "exact": exact["kept"], "near": near["kept"], "clusters": near["clusters"], "split": with_split,

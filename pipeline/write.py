@@ -225,6 +225,40 @@ class WriteMeta(beam.PTransform):
         )
 
 
+class WriteMetas(beam.PTransform):
+    """{name: (PCollection[x], finish)} -> staging/_meta/<name>.json holding `finish(list of x)` each.
+
+    Same files as one `WriteMeta` per name, with one shuffle for all of them instead of one
+    combine per name: every stage costs the runner a fixed overhead whatever its size (on the
+    DirectRunner, building, translating and scheduling it), and these lists are small. Each name
+    gets a seed element so that an empty PCollection still writes `finish([])`, like `WriteMeta`.
+    """
+
+    def __init__(self, metas: Mapping[str, tuple[Any, Any]], staging: str, label: str | None = None):
+        super().__init__(label)
+        self._metas, self._staging = dict(metas), staging
+
+    def expand(self, pbegin):
+        finishes = {name: finish for name, (_, finish) in self._metas.items()}
+        paths = {name: join(self._staging, META_DIR, f"{name}.json") for name in self._metas}
+        seeds = pbegin | "Seeds" >> beam.Create([(name, (False, None)) for name in sorted(self._metas)])
+        tagged = [
+            pcoll | f"Tag_{name}" >> beam.Map(lambda x, n=name: (n, (True, x)))
+            for name, (pcoll, _) in sorted(self._metas.items())
+        ]
+
+        def write(element):
+            name, values = element
+            _write_json(finishes[name]([x for real, x in values if real]), paths[name])
+
+        return (
+            [seeds, *tagged]
+            | "Flatten" >> beam.Flatten()
+            | "GroupByName" >> beam.GroupByKey()
+            | "Write" >> beam.Map(write)
+        )
+
+
 # ---------------------------------------------------------------------------- on the launcher
 
 def read_meta(staging: str, name: str) -> Any:

@@ -170,3 +170,19 @@ def test_a_failure_while_moving_leaves_no_manifest(tmp_path, monkeypatch, stage)
         write.finalize(staging, str(out), {}, {}, {}, overwrite=True)
     # the old output was being replaced: whatever is left must not look complete
     assert not (out / MANIFEST_NAME).exists()
+
+
+def test_write_metas_writes_every_name_once_even_when_empty(tmp_path):
+    staging = str(tmp_path / "s")
+    with BeamTestPipeline() as p:
+        numbers = p | "Numbers" >> beam.Create([3, 1, 2])
+        pairs = p | "Pairs" >> beam.Create([(("read", "go"), 2), (("read", "c"), 1)])
+        nothing = p | "Nothing" >> beam.Create([])
+        p | write.WriteMetas({
+            "numbers": (numbers, sorted),
+            "counts": (pairs, lambda items: {f"{s}/{lang}": n for (s, lang), n in items}),
+            "empty": (nothing, lambda items: {"n": len(items)}),
+        }, staging)
+    assert write.read_meta(staging, "numbers") == [1, 2, 3]
+    assert write.read_meta(staging, "counts") == {"read/c": 1, "read/go": 2}
+    assert write.read_meta(staging, "empty") == {"n": 0}
