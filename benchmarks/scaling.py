@@ -6,6 +6,11 @@
    --repeat N the configurations are interleaved (1, 2, 1, 2, ...) and the fastest run of each counts,
    which is the usual way to read a noisy shared machine. The load average is printed with the result:
    on a machine shared with other jobs the ratio measures the contention as much as the pipeline.
+   The runner process's CPU (the DirectRunner does not parallelize it) is split into its fixed part
+   before the first bundle and its part while the stages run; the CPU shares are robust to other
+   jobs on the machine, the wall times are not. The default slice (800 rows per language, ~52 MB of
+   content) is large enough that the fixed per-run costs (interpreter start, building and
+   translating the job, starting the workers) do not dominate.
    Both runs' shard sha256s are compared too (the output must not depend on the worker count).
 
 2. Shuffle volume (--shuffle): the job is built once more with every GroupByKey's input measured: each
@@ -15,8 +20,8 @@
    stage and as bytes per input byte, i.e. the shuffle volume per TB of input content.
 
 Usage:
-    python benchmarks/scaling.py                        # slice of ../shared/corpus/stack-sample
-    python benchmarks/scaling.py --rows-per-language 300 --repeat 2 --shuffle
+    python benchmarks/scaling.py                        # 800 rows per language of ../shared/corpus/stack-sample
+    python benchmarks/scaling.py --rows-per-language 200 --repeat 2 --shuffle
     python benchmarks/scaling.py --input DIR_OR_GLOB --workers 1,2,4
 """
 from __future__ import annotations
@@ -36,14 +41,25 @@ SAMPLE = REPO.parent / "shared" / "corpus" / "stack-sample"
 
 
 def build_slice(rows_per_language: int, dest: Path) -> tuple[Path, int, int]:
-    """First N rows of each language's first shard, Stack layout; returns (folder, files, content bytes)."""
+    """First N rows of each language (its shards in name order), Stack layout; returns (folder, files, bytes).
+
+    A language with fewer than N rows in the sample contributes all of them.
+    """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     if not (SAMPLE / "data").is_dir():
         sys.exit(f"error: {SAMPLE} not found; pass --input")
     files = size = 0
     for lang_dir in sorted((SAMPLE / "data").iterdir()):
-        table = pq.read_table(sorted(lang_dir.glob("*.parquet"))[0]).slice(0, rows_per_language)
+        tables, rows = [], 0
+        for shard in sorted(lang_dir.glob("*.parquet")):
+            if rows >= rows_per_language:
+                break
+            table = pq.read_table(shard).slice(0, rows_per_language - rows)
+            tables.append(table)
+            rows += table.num_rows
+        table = pa.concat_tables(tables)
         out = dest / "data" / lang_dir.name
         out.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, out / "data-00000-of-00001.parquet")
@@ -58,19 +74,33 @@ def shard_hashes(out: Path) -> dict[str, str]:
 
 
 # Runs `python -m pipeline`'s main and reports the CPU of the runner process itself (RUSAGE_SELF: reading
-# plans, the FnApiRunner, every GroupByKey, the gRPC data plane) apart from its SDK worker processes.
+# plans, the FnApiRunner, every GroupByKey, the gRPC data plane) apart from its SDK worker processes, and
+# splits the runner's CPU at the FnApiRunner's run_stages (the bundles): before it, the fixed cost of a run
+# (imports, building and translating the job, starting the workers); inside it, what the runner spends
+# while the stages execute (shuffle buffers, data plane, per-bundle control), which grows with the input.
 _CHILD = (
-    "import resource, sys\n"
+    "import resource, sys, time\n"
+    "from apache_beam.runners.portability.fn_api_runner import fn_runner\n"
     "from pipeline.__main__ import main\n"
+    "marks = []\n"
+    "original = fn_runner.FnApiRunner.run_stages\n"
+    "def run_stages(self, *args, **kwargs):\n"
+    "    marks.append(time.process_time())\n"
+    "    try:\n"
+    "        return original(self, *args, **kwargs)\n"
+    "    finally:\n"
+    "        marks.append(time.process_time())\n"
+    "fn_runner.FnApiRunner.run_stages = run_stages\n"
     "rc = main(sys.argv[1:])\n"
     "s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-    "sys.stderr.write(f'@@cpu {s.ru_utime + s.ru_stime} {c.ru_utime + c.ru_stime}\\n')\n"
+    "stages = marks[-1] - marks[0] if len(marks) >= 2 else float('nan')\n"
+    "sys.stderr.write(f'@@cpu {s.ru_utime + s.ru_stime} {c.ru_utime + c.ru_stime} {stages}\\n')\n"
     "sys.exit(rc)\n"
 )
 
 
-def timed_run(input_path: str, out: Path, workers: int, extra: list[str]) -> tuple[float, float, float]:
-    """(wall s, CPU s of the runner process, CPU s of its SDK worker processes) of one pipeline run."""
+def timed_run(input_path: str, out: Path, workers: int, extra: list[str]) -> tuple[float, float, float, float]:
+    """(wall s, CPU s of the runner process, of which inside run_stages, CPU s of its SDK workers) of one run."""
     argv = [sys.executable, "-c", _CHILD, "--input", input_path, "--output", str(out), "--overwrite",
             "--no-report", "--runner=DirectRunner", "--direct_running_mode=multi_processing",
             f"--direct_num_workers={workers}", *extra]
@@ -79,8 +109,8 @@ def timed_run(input_path: str, out: Path, workers: int, extra: list[str]) -> tup
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"pipeline failed:\n{proc.stderr[-4000:]}")
-    runner_cpu, workers_cpu = map(float, proc.stderr.rsplit("@@cpu ", 1)[1].split()[:2])
-    return wall, runner_cpu, workers_cpu
+    runner_cpu, workers_cpu, stages_cpu = map(float, proc.stderr.rsplit("@@cpu ", 1)[1].split()[:3])
+    return wall, runner_cpu, stages_cpu, workers_cpu
 
 
 # ------------------------------------------------------------------------------------ shuffle volume
@@ -148,7 +178,8 @@ def measure_shuffle(input_path: str, extra: list[str]) -> list[tuple[str, int, i
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", help="pipeline --input (default: a slice of ../shared/corpus/stack-sample)")
-    parser.add_argument("--rows-per-language", type=int, default=200, help="slice size when --input is not given")
+    parser.add_argument("--rows-per-language", type=int, default=800,
+                        help="slice size when --input is not given (default %(default)s: ~52 MB of content)")
     parser.add_argument("--workers", default="1,2", help="worker counts to compare (first one is the baseline)")
     parser.add_argument("--repeat", type=int, default=1, help="interleaved runs per worker count; the fastest counts")
     parser.add_argument("--shuffle", action="store_true", help="also measure the bytes entering every GroupByKey")
@@ -175,21 +206,27 @@ def main() -> int:
             for attempt in range(args.repeat):
                 for w in workers:
                     out = tmp / f"out-{w}"
-                    wall, runner_cpu, workers_cpu = timed_run(input_path, out, w, extra)
+                    wall, runner_cpu, stages_cpu, workers_cpu = timed_run(input_path, out, w, extra)
                     print(f"  run {attempt + 1}: {w} worker(s): {wall:7.1f} s wall, CPU {runner_cpu:6.1f} s runner "
-                          f"process + {workers_cpu:6.1f} s SDK workers")
+                          f"process ({runner_cpu - stages_cpu:.1f} s before the first bundle, {stages_cpu:.1f} s "
+                          f"during the stages) + {workers_cpu:6.1f} s SDK workers", flush=True)
                     if w not in best or wall < best[w][0]:
-                        best[w] = (wall, runner_cpu + workers_cpu, runner_cpu)
+                        best[w] = (wall, runner_cpu + workers_cpu, runner_cpu, stages_cpu)
                     hashes[w] = shard_hashes(out)
             print(f"load average after: {os.getloadavg()[0]:.2f}")
             base = workers[0]
-            print(f"\n{'workers':>7} {'wall s':>8} {'CPU s':>8} {'runner%':>8} {'MB/s':>8} {'vs ' + str(base):>8}")
+            print(f"\n{'workers':>7} {'wall s':>8} {'CPU s':>8} {'runner%':>8} {'setup%':>7} {'stages%':>8} "
+                  f"{'MB/s':>8} {'vs ' + str(base):>8}")
             for w in workers:
-                wall, cpu, runner_cpu = best[w]
+                wall, cpu, runner_cpu, stages_cpu = best[w]
                 rate = f"{size / 1e6 / wall:8.3f}" if size else f"{'-':>8}"
-                print(f"{w:>7} {wall:8.1f} {cpu:8.1f} {100 * runner_cpu / cpu:7.0f}% {rate} {best[base][0] / wall:7.2f}x")
+                print(f"{w:>7} {wall:8.1f} {cpu:8.1f} {100 * runner_cpu / cpu:7.0f}% "
+                      f"{100 * (runner_cpu - stages_cpu) / cpu:6.0f}% {100 * stages_cpu / cpu:7.0f}% "
+                      f"{rate} {best[base][0] / wall:7.2f}x")
             print("runner% = CPU share of the runner process, which the DirectRunner does not parallelize "
-                  "(Amdahl: speed-up <= 1 / (runner% + (1 - runner%) / workers)).")
+                  "(Amdahl: speed-up <= 1 / (runner% + (1 - runner%) / workers)); setup% = its share before the "
+                  "first bundle (imports, building and translating the job: fixed per run, runs alone), "
+                  "stages% = its share while the stages run (grows with the input).")
             same = all(hashes[w] == hashes[base] for w in workers)
             print(f"shards identical across worker counts: {same}")
 
