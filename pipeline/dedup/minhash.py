@@ -74,13 +74,18 @@ def fmix32(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint32(16))
 
 
-def signatures_from_fingerprints(fps: Sequence[np.ndarray], num_perm: int = 256, seed: int = 1) -> np.ndarray:
+def signatures_from_fingerprints(
+    fps: Sequence[np.ndarray], num_perm: int = 256, seed: int = 1,
+    perms: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """uint32 matrix (len(fps), num_perm): the MinHash of each fingerprint array.
 
     Row i equals ``datasketch.MinHash(num_perm, seed)`` updated with the shingles whose
     fingerprints are ``fps[i]``; an empty array gives the all-``2^32-1`` row, like datasketch.
+    ``perms``: ``permutations(num_perm, seed)`` computed beforehand (a Beam DoFn carries them from
+    the launcher, so that workers never import datasketch, whose scipy import costs ~1 CPU s each).
     """
-    a, b = permutations(num_perm, seed)
+    a, b = perms if perms is not None else permutations(num_perm, seed)
     out = np.full((len(fps), num_perm), EMPTY_VALUE, dtype=np.uint32)
     nonempty = [i for i, f in enumerate(fps) if len(f)]
     if not nonempty:

@@ -40,7 +40,7 @@ from pipeline.records import reject_row
 
 from .components import ConnectedComponents, node_label
 from .lsh import band_keys
-from .minhash import fingerprints, signatures_from_fingerprints
+from .minhash import fingerprints, permutations, signatures_from_fingerprints
 from .packing import pack, unpack
 from .params import NearDedupParams
 from .ranking import file_rank
@@ -71,9 +71,12 @@ class _Sketch(beam.DoFn):
         self._rank_fn = rank_fn
         self._stage = stage
         self._namespace = namespace
+        # Computed here, on the launcher, and pickled with the DoFn: both come from datasketch, whose
+        # import (scipy) would otherwise cost every worker process about a CPU second at start-up.
+        self._b, self._r = params.band_params()
+        self._perms = permutations(params.num_perm, params.seed)
 
     def setup(self):
-        self._b, self._r = self._p.band_params()
         self._short = Metrics.counter(self._namespace, f"{self._stage}.short_docs")
         self._sketched = Metrics.counter(self._namespace, f"{self._stage}.sketched_docs")
 
@@ -93,7 +96,9 @@ class _Sketch(beam.DoFn):
                 pending.append((rid, node, fingerprints(shingles_from_tokens(tokens, self._p.ngram))))
         if not pending:
             return
-        sigs = signatures_from_fingerprints([fp for _, _, fp in pending], self._p.num_perm, self._p.seed)
+        sigs = signatures_from_fingerprints(
+            [fp for _, _, fp in pending], self._p.num_perm, self._p.seed, perms=self._perms
+        )
         for (rid, node, fp), sig in zip(pending, sigs):
             self._sketched.inc()
             if self._p.verify:
