@@ -43,6 +43,7 @@ from typing import Any
 import tree_sitter
 
 from pipeline.languages import registry
+from pipeline.parse.scan import TokenScanner, blank_utf8, code_points
 from pipeline.parse.ts_utils import (
     OffsetMap,
     ParseTimeout,
@@ -59,6 +60,9 @@ KINDS = ("class", "function", "variable")  # strongest role first
 DEFAULT_MAX_PARSE_MS = 2000.0
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_ERROR_RATIO = 0.5
+# the numpy scan (pipeline/parse/scan.py) costs ~50 array calls per file whatever its size and
+# about half the regex split per byte: it wins from about 4 KB (measured on the Stack sample)
+SCAN_MIN_BYTES = 4096
 
 
 class Function:
@@ -217,6 +221,8 @@ class Extractor:
         # on pure-ASCII text every class (\w, \d, [^\W\d]...) matches the same characters in
         # ASCII mode, which the regex engine runs about a third faster
         self.token_split_ascii = re.compile(f"({token})", re.ASCII) if token else None
+        # the same tokens found with numpy passes (None: a regex form it does not handle)
+        self.scanner = TokenScanner.compile(token) if token else None
         self._decode = DECODERS[self.doc.decoder]
         for required in ("functions", "returns", "identifiers"):
             if required not in spec.queries:
@@ -658,12 +664,20 @@ class Extractor:
         text where comment, string and ERROR regions are blanked with spaces (same length, so
         str offsets are unchanged), hence no token can fall inside them and no per-token range
         test is needed. Everything per token runs in C (split, map, accumulate, compress, zip);
-        Python only builds the output dicts of the defined-name occurrences."""
+        Python only builds the output dicts of the defined-name occurrences. Files of
+        SCAN_MIN_BYTES or more go through the numpy scanner instead (same tokens, see
+        pipeline/parse/scan.py) when the spec's regex has a form it handles."""
         names = {k.decode("utf-8", "surrogatepass"): v for k, v in kinds.items()}
         nodes = caps.get("exclude", [])
         if error_nodes:
             nodes = nodes + error_nodes
-        ranges = [(n.start_byte, n.end_byte) for n in nodes]
+        starts = [n.start_byte for n in nodes]
+        ends = [n.end_byte for n in nodes]
+        if self.scanner is not None and len(data) >= SCAN_MIN_BYTES:
+            found = self.scanner.scan(content, code_points(content, data, starts, ends), names)
+            if found is not None:
+                return found
+        ranges = list(zip(starts, ends))
         if not ranges:
             masked = content
         elif offsets.ascii:  # byte offsets are str offsets
@@ -672,30 +686,13 @@ class Extractor:
                 buf[s:e] = b" " * (e - s)
             masked = buf.decode("ascii")
         else:
-            masked = _blank_utf8(data, sorted(ranges))
+            masked = blank_utf8(data, sorted(ranges))
         # split() with one capturing group alternates [gap, token, gap, token, ..., gap]
         parts = (self.token_split_ascii if offsets.ascii else self.token_split).split(masked)
         kinds_seq = list(map(names.get, parts[1::2]))
         ends = list(accumulate(map(len, parts)))
         return [{"start": s, "end": e, "kind": k}
                 for s, e, k in compress(zip(ends[0::2], ends[1::2], kinds_seq), kinds_seq)]
-
-
-def _blank_utf8(data: bytes, ranges) -> str:
-    """The text of `data` with the sorted (possibly overlapping) byte ranges blanked: each range
-    becomes as many spaces as it has code points, so str offsets are those of the original."""
-    parts = []
-    pos = 0
-    for s, e in ranges:
-        if s < pos:
-            if e <= pos:
-                continue
-            s = pos
-        parts.append(data[pos:s])
-        parts.append(b" " * len(data[s:e].decode("utf-8", "surrogatepass")))
-        pos = e
-    parts.append(data[pos:])
-    return b"".join(parts).decode("utf-8", "surrogatepass")
 
 
 def _unparsed_regions(root) -> tuple[list, int]:
