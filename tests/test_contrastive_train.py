@@ -73,7 +73,7 @@ def test_deepspeed_step_equals_plain_pytorch(zero, chunk):
     opt.step()
 
     model = _tiny_encoder()
-    cfg = ds_config_for(zero, 8, 1, rt, gradient_clipping=1.0)
+    cfg = ds_config_for(zero, 8, 1, rt, gradient_clipping=1.0, single_rank_stage0=False)  # the real ZeRO code path
     engine, _, _ = rt.initialize(model, cfg, lr=1e-2, warmup_steps=0, total_steps=10, weight_decay=0.01)
     loss_ds = step_forward_backward(engine, text, code, loss_fn, chunk_size=chunk, backward=engine.backward,
                                     set_boundary=engine.set_gradient_accumulation_boundary)

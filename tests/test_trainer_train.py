@@ -95,7 +95,7 @@ def test_deepspeed_step_equals_plain_pytorch(corpus):
     sched.step()
 
     for config in ("zero0", "zero1", "zero2"):
-        engine, _, _ = rt.initialize(copy.deepcopy(model), ds_config_for(config, 3, 1, rt, gradient_clipping=0.5),
+        engine, _, _ = rt.initialize(copy.deepcopy(model), ds_config_for(config, 3, 1, rt, gradient_clipping=0.5, single_rank_stage0=False),
                                      lr=1e-3, warmup_steps=2, total_steps=10, weight_decay=0.01)
         loss_sum, n, _ = engine(*inputs)
         engine.backward(loss_sum / n)
@@ -223,3 +223,21 @@ def test_trainer_never_imports_beam():
             "bad = [m for m in sys.modules if m.startswith(('apache_beam', 'pipeline'))]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env=_env())
+
+
+def test_single_rank_runs_zero1_and_zero2_as_stage0_but_keeps_stage3_and_offload(tmp_path):
+    import dataclasses
+
+    from trainer.runtime import ds_config_for, setup_runtime
+
+    rt = setup_runtime()
+    assert rt.world_size == 1
+    for name in ("zero1", "zero2"):
+        assert ds_config_for(name, 4, 1, rt)["zero_optimization"] == {"stage": 0}
+        assert ds_config_for(name, 4, 1, rt, single_rank_stage0=False)["zero_optimization"]["stage"] == int(name[-1])
+    assert ds_config_for("zero3", 4, 1, rt)["zero_optimization"]["stage"] == 3
+    offload = tmp_path / "z2-offload.json"
+    offload.write_text(json.dumps({"zero_optimization": {"stage": 2, "offload_optimizer": {"device": "cpu"}}}))
+    assert ds_config_for(offload, 4, 1, rt)["zero_optimization"]["stage"] == 2
+    two_ranks = dataclasses.replace(rt, world_size=2)  # with data-parallel ranks the configured stage runs
+    assert ds_config_for("zero1", 4, 1, two_ranks)["zero_optimization"]["stage"] == 1

@@ -135,6 +135,10 @@ class Runtime:
         engine, optimizer, _, scheduler = deepspeed.initialize(
             model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config, dist_init_required=False
         )
+        if self.world_size == 1 and engine.zero_optimization_stage() == 0:
+            # With one rank the stage-0 gradient "all-reduce" flattens every gradient, reduces over a
+            # group of one and copies it back: pure overhead (a few % of a CPU step).
+            engine.enable_backward_allreduce = False
         return engine, optimizer, scheduler
 
 
@@ -244,6 +248,7 @@ def ds_config_for(
     rt: Runtime,
     *,
     gradient_clipping: float | None = None,
+    single_rank_stage0: bool = True,
 ) -> dict:
     """Load a DeepSpeed JSON config and fill in what the run decides.
 
@@ -252,6 +257,14 @@ def ds_config_for(
     device: on CPU both are disabled (fp32). Any "auto" left is resolved the same way. A config that
     needs a GPU (fp16, NVMe or CPU-Adam offload of a GPU optimizer) on a machine without one raises
     UserError.
+
+    With one rank (`rt.world_size == 1`) and `single_rank_stage0`, ZeRO stage 1 or 2 without
+    optimizer offload runs as stage 0: those stages partition optimizer state and gradients
+    across data-parallel ranks, and with one rank there is nothing to partition, so the update
+    is the same while their flat buffers, bucketed gradient hooks and reductions cost about
+    2x the optimizer step on CPU (`benchmarks/contrastive.py`). Stage 3 and any offload are kept
+    (on one GPU they are how a model that does not fit is trained). Checkpoints record the
+    effective stage and the exporter reads it from there.
     """
     path = resolve_ds_config_path(path_or_name)
     try:
@@ -267,6 +280,9 @@ def ds_config_for(
         cfg["gradient_clipping"] = 1.0
     needs_gpu = bool(cfg.get("requires_gpu")) or _enabled(cfg.get("fp16"))
     zero = cfg.get("zero_optimization") or {}
+    offloaded = any((zero.get(k) or {}).get("device") not in (None, "none") for k in ("offload_optimizer", "offload_param"))
+    if single_rank_stage0 and rt.world_size == 1 and int(zero.get("stage", 0)) in (1, 2) and not offloaded:
+        cfg["zero_optimization"] = zero = {"stage": 0}
     for key in ("offload_optimizer", "offload_param"):
         if (zero.get(key) or {}).get("device") == "nvme":
             needs_gpu = True
