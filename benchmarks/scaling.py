@@ -8,7 +8,7 @@
    on a machine shared with other jobs the ratio measures the contention as much as the pipeline.
    The runner process's CPU (the DirectRunner does not parallelize it) is split into its fixed part
    before the first bundle and its part while the stages run; the CPU shares are robust to other
-   jobs on the machine, the wall times are not. The default slice (800 rows per language, ~52 MB of
+   jobs on the machine, the wall times are not. The default slice (1000 rows per language, 63.9 MB of
    content) is large enough that the fixed per-run costs (interpreter start, building and
    translating the job, starting the workers) do not dominate.
    Both runs' shard sha256s are compared too (the output must not depend on the worker count).
@@ -20,7 +20,7 @@
    stage and as bytes per input byte, i.e. the shuffle volume per TB of input content.
 
 Usage:
-    python benchmarks/scaling.py                        # 800 rows per language of ../shared/corpus/stack-sample
+    python benchmarks/scaling.py                        # 1000 rows per language of ../shared/corpus/stack-sample
     python benchmarks/scaling.py --rows-per-language 200 --repeat 2 --shuffle
     python benchmarks/scaling.py --input DIR_OR_GLOB --workers 1,2,4
 """
@@ -38,6 +38,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "corpus" / "stack-sample"
+ROW_GROUP = 100
 
 
 def build_slice(rows_per_language: int, dest: Path) -> tuple[Path, int, int]:
@@ -62,7 +63,9 @@ def build_slice(rows_per_language: int, dest: Path) -> tuple[Path, int, int]:
         table = pa.concat_tables(tables)
         out = dest / "data" / lang_dir.name
         out.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, out / "data-00000-of-00001.parquet")
+        # Row groups of ROW_GROUP rows: the reader splits its work by row group, so the read and filter
+        # stage has parts to share between workers, as on a real multi-file input.
+        pq.write_table(table, out / "data-00000-of-00001.parquet", row_group_size=ROW_GROUP)
         files += table.num_rows
         size += sum(table["size"].to_pylist())
     return dest, files, size
@@ -178,8 +181,8 @@ def measure_shuffle(input_path: str, extra: list[str]) -> list[tuple[str, int, i
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", help="pipeline --input (default: a slice of ../shared/corpus/stack-sample)")
-    parser.add_argument("--rows-per-language", type=int, default=800,
-                        help="slice size when --input is not given (default %(default)s: ~52 MB of content)")
+    parser.add_argument("--rows-per-language", type=int, default=1000,
+                        help="slice size when --input is not given (default %(default)s: 8,861 files, 63.9 MB of content)")
     parser.add_argument("--workers", default="1,2", help="worker counts to compare (first one is the baseline)")
     parser.add_argument("--repeat", type=int, default=1, help="interleaved runs per worker count; the fastest counts")
     parser.add_argument("--shuffle", action="store_true", help="also measure the bytes entering every GroupByKey")
