@@ -11,7 +11,7 @@ Each row is evaluated on CoSQA dev (whole code base, MRR, ranks past 1000 score 
 pairs split (summary -> code and summary -> code_hard over the split's pool, MRR). The zero-shot init is
 printed as the reference. Numbers are whatever this run measures.
 
-    python benchmarks/ablation_stage2.py --data /tmp/pairs-out/pairs --steps 40 --batch-size 32
+    python benchmarks/ablation_stage2.py --steps 40 --batch-size 32
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def evaluate(model, args, rows_test):
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="/tmp/pairs-out/pairs")
+    ap.add_argument("--data", default=None, help="pipeline pairs (OUT/pairs); default: built by stage2_data.default_pairs")
     ap.add_argument("--cosqa", default=str(SHARED / "eval" / "cosqa"))
     ap.add_argument("--init", default="minilm")
     ap.add_argument("--out", default="/tmp/e_ablation")
@@ -67,6 +67,10 @@ def main() -> int:
     ap.add_argument("--no-cosqa", action="store_true")
     ap.add_argument("--rows", default="0,1,2,3", help="which rows to run (indices)")
     args = ap.parse_args()
+    if args.data is None:
+        from stage2_data import default_pairs
+
+        args.data = default_pairs()
 
     from trainer.contrastive import ContrastiveConfig, train
     from trainer.evaluation.pairs_eval import load_split

@@ -5,7 +5,7 @@ of the baseline) on the same model (the packaged MiniLM unless --model), the sam
 the same max length on both sides. Rounds alternate between the two so load changes on a shared
 machine hit both alike. Prints pairs/s of each and the ratio ours / baseline.
 
-    python benchmarks/contrastive.py --data /tmp/pairs-out/pairs --batch-size 16 --steps 4 --rounds 3
+    python benchmarks/contrastive.py --batch-size 16 --steps 4 --rounds 3
 """
 from __future__ import annotations
 
@@ -31,13 +31,17 @@ def load_pairs(path, n, seed=0):
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="/tmp/pairs-out/pairs")
+    ap.add_argument("--data", default=None, help="pipeline pairs (OUT/pairs); default: built by stage2_data.default_pairs")
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--max-len", type=int, default=128)
     ap.add_argument("--steps", type=int, default=4, help="optimizer steps per round and system")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    if args.data is None:
+        from stage2_data import default_pairs
+
+        args.data = default_pairs()
 
     from trainer.runtime import ds_config_for, setup_runtime
 

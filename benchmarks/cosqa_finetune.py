@@ -2,7 +2,7 @@
 budget and compare CoSQA dev MRR of BM25, the zero-shot MiniLM and the fine-tuned MiniLM, side by side,
 all through `trainer.evaluation` (queries vs the whole 6,267-snippet code base, ranks past 1000 score 0).
 
-    python benchmarks/cosqa_finetune.py --data /tmp/pairs-out/pairs --minutes 20 --out /tmp/e_ft
+    python benchmarks/cosqa_finetune.py --minutes 20 --out /tmp/e_ft
 
 Every number printed is measured by this run (the zero-shot JSON is reused only with --reuse-zero-shot).
 """
@@ -31,7 +31,7 @@ def cosqa(retriever, folder, max_queries=None):
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="/tmp/pairs-out/pairs")
+    ap.add_argument("--data", default=None, help="pipeline pairs (OUT/pairs); default: built by stage2_data.default_pairs")
     ap.add_argument("--cosqa", default=str(SHARED / "eval" / "cosqa"))
     ap.add_argument("--init", default="minilm")
     ap.add_argument("--out", default="/tmp/e_ft")
@@ -51,6 +51,10 @@ def main() -> int:
     ap.add_argument("--languages", default="", help="comma-separated language keys to train on (default: all)")
     ap.add_argument("--reuse-zero-shot", action="store_true", help="reuse OUT/zero_shot.json (read after training) from an earlier run of this script")
     args = ap.parse_args()
+    if args.data is None:
+        from stage2_data import default_pairs
+
+        args.data = default_pairs()
 
     if args.threads:
         # set before torch is imported: DeepSpeed/accelerate re-read OMP_NUM_THREADS when they initialize
