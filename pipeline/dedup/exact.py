@@ -2,7 +2,8 @@
 
 records -> {"kept", "rejected"}. The key is the sha256 of `shingles.normalize_for_exact(text)`
 (BOM dropped, line ends unified to LF, trailing whitespace per line and trailing blank lines
-removed). The group's survivor is the smallest `rank_fn(record)`; it gets ``exact_dup_count`` =
+removed). The group's survivor is the smallest `rank_fn(record)` (ties: the text, then the whole
+record, `ranking.canonical`, so that the survivor never depends on element order); it gets ``exact_dup_count`` =
 the number of input records the group stands for (the sum of the members' own
 ``exact_dup_count``, 1 when absent, so applying ExactDedup twice keeps the counts right). Every
 other member becomes a `rejected` row with reason ``exact_duplicate`` naming the survivor.
@@ -18,7 +19,7 @@ from apache_beam.metrics import Metrics
 from pipeline.records import reject_row
 
 from .packing import pack, unpack
-from .ranking import file_rank
+from .ranking import canonical, file_rank
 from .shingles import content_key
 
 REJECTED = "rejected"
@@ -38,8 +39,11 @@ class _PickSurvivor(beam.DoFn):
     def process(self, element):
         _, packed = element
         group = [unpack(data) for data in packed]
-        # The rank is a total order on distinct ids; the text breaks ties between equal ids.
-        group = sorted(group, key=lambda r: (self._rank_fn(r), str(r.get(self._text_key) or "")))
+        # The rank is a total order on distinct ids; the text breaks ties between equal ids, and the
+        # whole record the remaining ones: copies of one file in several repositories share id and
+        # text (The Stack's hexsha), and which copy is kept must not depend on arrival order.
+        if len(group) > 1:
+            group = sorted(group, key=lambda r: (self._rank_fn(r), str(r.get(self._text_key) or ""), canonical(r)))
         survivor = dict(group[0])
         survivor["exact_dup_count"] = sum(int(r.get("exact_dup_count") or 1) for r in group)
         self._kept.inc()

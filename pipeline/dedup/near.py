@@ -43,7 +43,7 @@ from .lsh import band_keys
 from .minhash import fingerprints, permutations, signatures_from_fingerprints
 from .packing import pack, unpack
 from .params import NearDedupParams
-from .ranking import file_rank
+from .ranking import canonical, file_rank
 from .shingles import shingles_from_tokens, token_sequence_key, tokenize
 from .verify import chain_edges, verify_members
 
@@ -228,7 +228,10 @@ class _Apply(beam.DoFn):
 
     def process(self, element):
         rid, grouped = element
-        records = sorted((unpack(data) for data in grouped["records"]), key=lambda r: _text(r, self._text_key))
+        # Several records with one id: the text, then the whole record, picks the one kept, so that
+        # the choice never depends on arrival order.
+        records = sorted((unpack(data) for data in grouped["records"]),
+                         key=lambda r: (_text(r, self._text_key), canonical(r)))
         cluster_id, size, reason = grouped["decision"][0]
         first, extra = records[0], records[1:]
         for r in extra:

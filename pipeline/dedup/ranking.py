@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping
 
 # SPDX ids (compared case-insensitively) of licences that allow redistribution of the code in a
@@ -45,3 +46,13 @@ def file_rank(record: Mapping[str, Any]) -> tuple[int, int, str]:
     except (TypeError, ValueError):
         stars = 0
     return (licence_class(record.get("licenses")), -stars, str(record.get("id")))
+
+
+def canonical(record: Mapping[str, Any]) -> str:
+    """The whole record as JSON with sorted keys: the last tie-break of a survivor rule.
+
+    Records can share an id and a text yet differ: The Stack gives every copy of a file the same
+    ``hexsha`` (our id) in each repository that holds it, with its own repo, path and licences.
+    Ordering such copies by this string keeps the choice independent of element order.
+    """
+    return json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
