@@ -7,8 +7,8 @@ records -> {"kept", "rejected", "clusters"} (see `NearDedup`). The stages, each 
    the exact path keyed by their token sequence instead (counter ``{stage}.short_docs``).
 2. Buckets: GroupByKey on band key; buckets with >= 2 members become candidate sets, deduplicated
    across bands (a pair of near-duplicates usually collides in many bands).
-3. Verify (default): candidate sets are joined with the members' fingerprints and verified by
-   exact Jaccard (`verify.verify_members`: <= k - 1 edges, never disconnects true duplicates).
+3. Verify (default): candidate sets are joined with the members' records by id (packed, see
+   packing.py), whose shingle fingerprints are computed there, and verified by exact Jaccard (`verify.verify_members`: <= k - 1 edges, never disconnects true duplicates).
    With ``verify=False`` each set yields k - 1 chain edges. Short documents with the same token
    sequence are chained likewise.
 4. `components.ConnectedComponents`: unrolled large-star/small-star; fails loudly if not converged.
@@ -49,7 +49,7 @@ from .verify import chain_edges, verify_members
 
 log = logging.getLogger(__name__)
 
-_BAND, _FPS, _SHORT, _INFO = "band", "fps", "short", "info"
+_BAND, _SHORT, _INFO = "band", "short", "info"
 _REJECTED, _CLUSTERS = "rejected", "clusters"
 
 
@@ -101,8 +101,6 @@ class _Sketch(beam.DoFn):
         )
         for (rid, node, fp), sig in zip(pending, sigs):
             self._sketched.inc()
-            if self._p.verify:
-                yield beam.pvalue.TaggedOutput(_FPS, (rid, fp.tobytes()))
             for key in band_keys(sig, self._b, self._r):
                 yield beam.pvalue.TaggedOutput(_BAND, (key, node))
 
@@ -147,10 +145,23 @@ class _Verify(beam.DoFn):
         yield from edges
 
 
-def _attach_fps(element):
+def _attach_fps(element, text_key, ngram):
+    """(id, {"records": packed records, "sets": set keys}) -> (set key, (node, fingerprints)) per set.
+
+    The fingerprints are recomputed here, from the record, for the ids that are in a candidate set
+    only: shipping the packed records to this join costs ~0.3 bytes per input byte, shipping every
+    document's fingerprints from the sketch cost ~1 (8 bytes per shingle), and few documents are
+    candidates. Same values as the sketch's (same tokens, shingles and hashes).
+    """
     rid, grouped = element
-    raws = grouped["fps"]
-    if not raws or not grouped["sets"]:
+    if not grouped["sets"] or not grouped["records"]:
+        return
+    raws = []
+    for data in grouped["records"]:
+        tokens = tokenize(_text(unpack(data), text_key))
+        if len(tokens) >= ngram:  # short documents took the exact token path and were never sketched
+            raws.append(fingerprints(shingles_from_tokens(tokens, ngram)).tobytes())
+    if not raws:
         return
     raw = min(raws)
     node = node_label(rid)
@@ -310,7 +321,7 @@ class NearDedup(beam.PTransform):
             records
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._max_batch_size)
             | "Sketch" >> beam.ParDo(_Sketch(p, self._text_key, self._rank_fn, stage, ns)).with_outputs(
-                _BAND, _FPS, _SHORT, _INFO
+                _BAND, _SHORT, _INFO
             )
         )
 
@@ -322,12 +333,15 @@ class NearDedup(beam.PTransform):
         )
         _ = sets | "CountSets" >> beam.Map(lambda kv: Metrics.counter(ns, f"{stage}.candidate_sets").inc())
 
+        # The full records cross the shuffles keyed by id packed: opaque compressed bytes (see packing.py).
+        keyed = records | "KeyById" >> beam.Map(lambda r: (str(r["id"]), pack(r)))
+        text_key = self._text_key
         if p.verify:
             memberships = sets | "Memberships" >> beam.FlatMapTuple(lambda key, nodes: [(n[1], key) for n in nodes])
             lsh_edges = (
-                {"fps": sk[_FPS], "sets": memberships}
+                {"records": keyed, "sets": memberships}
                 | "JoinFingerprints" >> beam.CoGroupByKey()
-                | "AttachFingerprints" >> beam.FlatMap(_attach_fps)
+                | "AttachFingerprints" >> beam.FlatMap(_attach_fps, text_key, p.ngram)
                 | "GroupSets" >> beam.GroupByKey()
                 | "Verify" >> beam.ParDo(_Verify(p.effective_verify_threshold(), stage, ns))
             )
@@ -363,10 +377,8 @@ class NearDedup(beam.PTransform):
         single_decisions = routed.single | "SingleDecisions" >> beam.MapTuple(lambda rid, d: (rid, d[:3]))
         decisions = (survivors.decisions, single_decisions) | "AllDecisions" >> beam.Flatten()
 
-        text_key = self._text_key
         out = (
-            # The full records cross this join packed: opaque compressed bytes (see packing.py).
-            {"records": records | "KeyById" >> beam.Map(lambda r: (str(r["id"]), pack(r))), "decision": decisions}
+            {"records": keyed, "decision": decisions}
             | "JoinDecisions" >> beam.CoGroupByKey()
             | "Apply" >> beam.ParDo(_Apply(stage, text_key, self._annotate, ns)).with_outputs(_REJECTED, main="kept")
         )
