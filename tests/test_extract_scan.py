@@ -84,7 +84,7 @@ def test_hash_collisions_never_produce_spans(monkeypatch):
     cps = code_points(text, text.encode(), [], [])
     assert scanner.scan(text, cps, {"beta": "variable"}) == [{"start": 6, "end": 10, "kind": "variable"}]
     # force every name to hash like "gamma": the exact text lookup must reject the token
-    monkeypatch.setattr(scan_mod, "_hashes", lambda names: np.array([text_hash("gamma")], dtype=np.uint64))
+    monkeypatch.setattr(scan_mod, "_hashes", lambda names: np.array([text_hash("gamma")], dtype=scan_mod._HASH))
     assert scanner.scan(text, cps, {"delta": "variable"}) == []
     assert scanner.scan(text, cps, {"gamma": "class"}) == [{"start": 11, "end": 16, "kind": "class"}]
 

@@ -24,8 +24,8 @@ left-to-right scan produces are exactly the ones computed here:
 - P, when present, is not in B, H or S; the space (what blanked regions become) is in no class.
 
 Tokens are found on an array of code points (the text's bytes when it is ASCII, UTF-32
-otherwise, so indices are str offsets). Each candidate token gets a polynomial hash mod 2^64
-(prefix sums of c_t * K^t, normalized by K^-start; K is odd, hence invertible mod 2^64);
+otherwise, so indices are str offsets). Each candidate token gets a polynomial hash mod 2^32
+(prefix sums of c_t * K^t, normalized by K^-start; K is odd, hence invertible mod 2^32);
 tokens whose hash is a defined name's hash are then looked up by their exact text, so a hash
 collision can never produce a wrong span, and a name's occurrences are never missed (equal
 texts have equal hashes). Character classes are evaluated per code point with the regex
@@ -41,17 +41,20 @@ from re import _parser as _sre_p
 
 import numpy as np
 
-_K = 0x9E3779B97F4A7C15  # odd: K^-1 exists mod 2^64
-_K_INV = pow(_K, -1, 1 << 64)
-_MASK = (1 << 64) - 1
+# 32-bit hashes: half the memory traffic of 64-bit ones; collisions only cost a dict lookup
+_HASH = np.uint32
+_BITS = 32
+_K = 0x9E3779B1  # odd: K^-1 exists mod 2^32
+_K_INV = pow(_K, -1, 1 << _BITS)
+_MASK = (1 << _BITS) - 1
 _SPACE = 32
 
 
 class _Powers:
-    """K^t and K^-t mod 2^64 for t < n, grown on demand (shared by all scanners)."""
+    """K^t and K^-t mod 2^32 for t < n, grown on demand (shared by all scanners)."""
 
-    pow = np.ones(1, dtype=np.uint64)
-    inv = np.ones(1, dtype=np.uint64)
+    pow = np.ones(1, dtype=_HASH)
+    inv = np.ones(1, dtype=_HASH)
 
     @classmethod
     def get(cls, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,15 +65,15 @@ class _Powers:
 
 
 def _powers(base: int, size: int) -> np.ndarray:
-    out = np.full(size, base, dtype=np.uint64)
+    out = np.full(size, base, dtype=_HASH)
     out[0] = 1
     with np.errstate(over="ignore"):
-        np.cumprod(out, out=out)  # uint64 products wrap mod 2^64
+        np.cumprod(out, out=out)  # unsigned products wrap mod 2^32
     return out
 
 
 def text_hash(text: str) -> int:
-    """The scanner's hash of a token text (sum of ord(c) * K^t mod 2^64)."""
+    """The scanner's hash of a token text (sum of ord(c) * K^t mod 2^32)."""
     h, p = 0, 1
     for ch in text:
         h = (h + ord(ch) * p) & _MASK
@@ -98,9 +101,9 @@ def _token_hashes(cps: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.n
     n = len(cps)
     pw, inv = _Powers.get(n + 1)
     with np.errstate(over="ignore"):
-        prefix = np.empty(n + 1, dtype=np.uint64)
+        prefix = np.empty(n + 1, dtype=_HASH)
         prefix[0] = 0
-        np.cumsum(pw[:n] * cps, out=prefix[1:])
+        np.cumsum(pw[:n] * cps, dtype=_HASH, out=prefix[1:])
         return (prefix[ends] - prefix[starts]) * inv[starts]
 
 
@@ -155,7 +158,7 @@ class _Table:
 
     def members(self, cls: _CharClass, x: np.ndarray) -> np.ndarray:
         if self.high is None:
-            return cls.ascii[x]
+            return cls.ascii.take(x)
         out = np.empty(len(x), dtype=bool)
         low = x < 128
         out[low] = cls.ascii[x[low]]
