@@ -39,7 +39,7 @@ import inspect
 import re
 import warnings
 from itertools import accumulate, compress, count, repeat
-from operator import attrgetter, neg
+from operator import attrgetter, methodcaller, neg
 from typing import Any
 
 import tree_sitter
@@ -59,8 +59,15 @@ from pipeline.parse.ts_utils import (
 )
 
 KINDS = ("class", "function", "variable")  # strongest role first
+# per-node reads as C-level maps (list(map(_START, nodes))): no Python frame per node
 _START = attrgetter("start_byte")
 _END = attrgetter("end_byte")
+_DECODE = methodcaller("decode", "utf-8", "surrogatepass")
+
+
+def _node_bytes(data: bytes, nodes) -> list[bytes]:
+    """data[n.start_byte:n.end_byte] for every node."""
+    return list(map(data.__getitem__, map(slice, map(_START, nodes), map(_END, nodes))))
 DEFAULT_MAX_PARSE_MS = 2000.0
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_ERROR_RATIO = 0.5
@@ -395,15 +402,19 @@ class Extractor:
     def _qualified_names(self, scopes, candidates) -> list[str] | None:
         """Qualified names by range containment over scopes (classes, modules, impls...) and
         the functions themselves, with an explicit stack; None when nesting > max_depth."""
-        items = []  # (start, -end, order, name, candidate_index)
-        for scope, name in scopes:
-            items.append((scope.start_byte, -scope.end_byte, 0, self._text(name), -1))
+        data = self._data
+        # (start, -end, order, name, candidate_index), built with C-level maps
+        items = []
+        if scopes:
+            nodes = [sc for sc, _ in scopes]
+            items += zip(map(_START, nodes), map(neg, map(_END, nodes)), repeat(0),
+                         map(_DECODE, _node_bytes(data, [n for _, n in scopes])), repeat(-1))
+        fnames = list(map(_DECODE, _node_bytes(data, [c["name"] for c in candidates])))
         for i, c in enumerate(candidates):
-            f = c["function"]
-            name = self._text(c["name"])
             if c["qualifier"] is not None:
-                name = self._text(c["qualifier"]) + "." + name
-            items.append((f.start_byte, -f.end_byte, 1, name, i))
+                fnames[i] = self._text(c["qualifier"]) + "." + fnames[i]
+        nodes = [c["function"] for c in candidates]
+        items += zip(map(_START, nodes), map(neg, map(_END, nodes)), repeat(1), fnames, count())
         items.sort()
         names = [""] * len(candidates)
         stack: list[tuple[int, str]] = []  # (end_byte, name)
@@ -633,11 +644,7 @@ class Extractor:
     # ------------------------------------------------------------------ identifiers
     def _identifiers(self, caps, content: str, data: bytes, offsets: OffsetMap,
                      error_ranges: RangeSet, error_nodes) -> list[dict]:
-        kinds: dict[bytes, str] = {}
-        for kind in reversed(KINDS):  # weakest role first: class overrides function overrides variable
-            nodes = caps.get("definition." + kind)
-            if nodes:
-                kinds.update(dict.fromkeys([data[n.start_byte:n.end_byte] for n in nodes], kind))
+        kinds = self.defined_names(caps, data)
         if not kinds:
             return []
         if self.token_re is not None:
@@ -677,6 +684,16 @@ class Extractor:
         return out
 
 
+    @staticmethod
+    def defined_names(caps, data: bytes) -> dict[bytes, str]:
+        """The file's defined names (UTF-8 bytes) -> kind of their strongest role."""
+        kinds: dict[bytes, str] = {}
+        for kind in reversed(KINDS):  # weakest role first: class overrides function overrides variable
+            nodes = caps.get("definition." + kind)
+            if nodes:
+                kinds.update(dict.fromkeys(_node_bytes(data, nodes), kind))
+        return kinds
+
     def _scan_identifiers(self, caps, content, data, offsets, error_nodes, kinds) -> list[dict]:
         """Lexical occurrences of the defined names: the token regex runs over a copy of the
         text where comment, string and ERROR regions are blanked with spaces (same length, so
@@ -685,12 +702,12 @@ class Extractor:
         Python only builds the output dicts of the defined-name occurrences. Files of
         SCAN_MIN_BYTES or more go through the numpy scanner instead (same tokens, see
         pipeline/parse/scan.py) when the spec's regex has a form it handles."""
-        names = {k.decode("utf-8", "surrogatepass"): v for k, v in kinds.items()}
+        names = dict(zip(map(_DECODE, kinds), kinds.values()))
         nodes = caps.get("exclude", [])
         if error_nodes:
             nodes = nodes + error_nodes
-        starts = [n.start_byte for n in nodes]
-        ends = [n.end_byte for n in nodes]
+        starts = list(map(_START, nodes))
+        ends = list(map(_END, nodes))
         if self.scanner is not None and len(data) >= SCAN_MIN_BYTES:
             found = self.scanner.scan(content, code_points(content, data, starts, ends), names)
             if found is not None:
