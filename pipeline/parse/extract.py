@@ -24,8 +24,10 @@ Contract of `Extractor(lang).extract(content) -> FileExtraction`:
   code/code_hard/body_lines are computed on first access (see `Function`).
 
 Cost per file: one bounded parse, one query traversal (all of the spec's queries compiled together,
-read with `captures()`), one regex split of the text with comments/strings blanked, and Python
-work proportional to functions and defined-name occurrences (texts of a function only when read).
+read with `captures()`), one identifier scan of the text with comments/strings blanked (numpy
+passes from SCAN_MIN_BYTES, see pipeline/parse/scan.py; a regex split below), and Python work
+proportional to functions and defined-name occurrences (texts of a function only when read). The
+cyclic garbage collector is paused while one file is extracted (its allocations are acyclic).
 `python benchmarks/parse.py --breakdown` prints these parts in units of a parse. Not thread-safe: use one
 Extractor per thread (the DoFn builds one per language in setup).
 """

@@ -2,8 +2,10 @@
 
 `Extractor` marks every token of the spec's [identifiers] token regex whose text is a defined
 name, outside comment/string/ERROR regions. Splitting the whole text with the regex and
-looking every token up in Python costs about half a parse; this module finds the same tokens
-with a few array passes and touches in Python only the tokens whose hash matches a name.
+looking every token up costs 0.15-0.5 of a parse; this module finds the same tokens with a few
+array passes and touches in Python only the tokens whose hash matches a name. Per byte it costs
+about half the split, but its ~50 array calls cost ~75 us per file whatever the size, so the
+extractor uses it from 4 KB (SCAN_MIN_BYTES in extract.py).
 
 Supported token regexes (recognized on the parsed regex; any other form makes
 `TokenScanner.compile` return None and the caller keeps the regex split):
@@ -30,14 +32,22 @@ tokens whose hash is a defined name's hash are then looked up by their exact tex
 collision can never produce a wrong span, and a name's occurrences are never missed (equal
 texts have equal hashes). Character classes are evaluated per code point with the regex
 engine itself (ASCII mode for ASCII text, as the regex path does; Unicode mode otherwise, for
-the distinct non-ASCII code points of the file only).
+the distinct non-ASCII code points of the file only, on which the class relations above are
+checked again: a file breaking one returns None and goes through the regex).
 """
 from __future__ import annotations
 
 import re
 from itertools import compress
-from re import _constants as _sre_c  # noqa: the parsed-regex opcodes (stable since 3.11)
-from re import _parser as _sre_p
+
+try:  # the regex parser and compiler (public as sre_* before 3.11, deprecated names since)
+    from re import _compiler as _sre_compile
+    from re import _constants as _sre_c
+    from re import _parser as _sre_p
+except ImportError:  # pragma: no cover (Python 3.10)
+    import sre_compile as _sre_compile
+    import sre_constants as _sre_c
+    import sre_parse as _sre_p
 
 import numpy as np
 
@@ -118,8 +128,7 @@ class _CharClass:
         # the regex engine decides membership: compile the node alone
         sub = _sre_p.SubPattern(_sre_p.State(), [node])
         sub.state.flags = flags
-        from re import _compiler
-        self._re = _compiler.compile(sub, flags)
+        self._re = _sre_compile.compile(sub, flags)
         self.ascii = np.array([self._re.fullmatch(chr(c)) is not None for c in range(128)])
         self.cache: dict[int, bool] = {}  # non-ASCII code point -> member
 
