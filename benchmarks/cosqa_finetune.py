@@ -45,6 +45,7 @@ def main() -> int:
     ap.add_argument("--eval-code-max-len", type=int, default=256)
     ap.add_argument("--grad-cache-chunk", type=int, default=0)
     ap.add_argument("--no-hard-negatives", action="store_true")
+    ap.add_argument("--negatives", default="all", choices=["all", "cross"], help="trainer --negatives")
     ap.add_argument("--code-column", default="code_hard", choices=["code_hard", "code"])
     ap.add_argument("--text-column", default="summary", choices=["summary", "docstring"])
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
@@ -77,7 +78,7 @@ def main() -> int:
     cfg = ContrastiveConfig(data=args.data, init=args.init, out=str(out / "run"), batch_size=args.batch_size, lr=args.lr,
                             warmup=args.warmup, max_steps=args.max_steps, max_minutes=args.minutes,
                             text_max_len=args.text_max_len, code_max_len=args.code_max_len,
-                            grad_cache_chunk=args.grad_cache_chunk, hard_negatives=not args.no_hard_negatives, log_every=5,
+                            grad_cache_chunk=args.grad_cache_chunk, hard_negatives=not args.no_hard_negatives, log_every=5, negatives=args.negatives,
                             code_column=args.code_column, text_column=args.text_column, languages=[x for x in args.languages.split(",") if x])
     summary = train(cfg)
     if args.threads:
@@ -98,7 +99,7 @@ def main() -> int:
         print(f"{label:<44} {r['mrr']:7.4f} {r['recall@1']:7.4f} {r['recall@10']:7.4f}")
     print(f"training: {summary['steps']} steps x {args.batch_size} pairs ({summary['pairs']} train pairs), {summary['pairs_per_s']:.2f} pairs/s, "
           f"final loss {summary['final_loss']:.4f}; text {args.text_column}, code {args.code_column}, lr {args.lr}, warmup {args.warmup}, "
-          f"hard negatives {not args.no_hard_negatives}, max len {args.text_max_len}/{args.code_max_len}, torch threads {torch.get_num_threads()}")
+          f"hard negatives {not args.no_hard_negatives}, negatives {args.negatives}, max len {args.text_max_len}/{args.code_max_len}, torch threads {torch.get_num_threads()}")
     return 0
 
 

@@ -10,22 +10,26 @@ import torch.nn.functional as F
 from trainer.losses import contrastive_loss, matryoshka_loss
 
 
-def naive_loss(text, code, tau=0.05, hard=True, scale="2n-2", detach=True, form="paper", beta=1.0, anchors=None):
+def naive_loss(text, code, tau=0.05, hard=True, scale="2n-2", detach=True, form="paper", beta=1.0, anchors=None,
+               negatives="all"):
     n = text.shape[0]
     z = [F.normalize(v, dim=0) for v in torch.cat([text, code]).double()]
     start, stop = anchors or (0, n)
     total = 0.0
     for a in list(range(start, stop)) + list(range(start + n, stop + n)):
         p = (a + n) % (2 * n)
-        negs = [k for k in range(2 * n) if k not in (a, p)]
-        assert len(negs) == 2 * n - 2
+        if negatives == "all":
+            negs = [k for k in range(2 * n) if k not in (a, p)]
+        else:  # the other modality only
+            negs = [k for k in range(2 * n) if k != p and (k >= n) != (a >= n)]
+        assert len(negs) == (2 * n - 2 if negatives == "all" else n - 1)
         pos = torch.exp(torch.dot(z[a], z[p]) / tau)
         terms = [torch.exp(torch.dot(z[a], z[k]) / tau) for k in negs]
         if hard:
             sharp = beta if form == "robinson" else 1.0
             raw = [torch.exp(sharp * torch.dot(z[a], z[k]) / tau) for k in negs]
             norm = sum(raw)
-            c = (2 * n - 2) if (form == "robinson" or scale == "2n-2") else 1.0
+            c = len(negs) if (form == "robinson" or scale == "2n-2") else 1.0
             weights = [c * r / norm for r in raw]
             if detach:
                 weights = [w.detach() for w in weights]
@@ -45,6 +49,10 @@ CASES = [
     dict(hard=True, form="robinson", beta=0.5, detach=True),
     dict(hard=True, form="robinson", beta=2.0, detach=False),
     dict(hard=True, anchors=(1, 4)),
+    dict(hard=False, negatives="cross"),
+    dict(hard=True, negatives="cross", scale="2n-2", detach=True),
+    dict(hard=True, negatives="cross", scale="unit", detach=False),
+    dict(hard=True, negatives="cross", form="robinson", beta=2.0, anchors=(1, 4)),
 ]
 
 
@@ -59,7 +67,7 @@ def test_matches_naive_loop_values_and_gradients(case):
     kwargs = dict(
         hard_negatives=case.get("hard", True), gamma_scale=case.get("scale", "2n-2"),
         detach_gamma=case.get("detach", True), hn_form=case.get("form", "paper"), beta=case.get("beta", 1.0),
-        anchors=case.get("anchors"),
+        anchors=case.get("anchors"), negatives=case.get("negatives", "all"),
     )
     ours = contrastive_loss(t1.float(), c1.float(), **kwargs)
     ref = naive_loss(t2, c2, **case)

@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="2n-2 (default): weights with mean 1, uniform weights = InfoNCE; unit: gamma sums to 1 as printed in the paper")
     p.add_argument("--detach-gamma", action=argparse.BooleanOptionalAction, default=d.detach_gamma,
                    help="treat the weights as constants in backward (default: yes)")
+    p.add_argument("--negatives", choices=["all", "cross"], default=d.negatives,
+                   help="all (default, the paper): the 2N-2 other texts and codes; cross: only the other modality's N-1 "
+                        "(CLIP's symmetric loss: texts never repel texts)")
     p.add_argument("--hn-form", choices=["paper", "robinson"], default=d.hn_form)
     p.add_argument("--beta", type=float, default=d.beta, help="concentration of Robinson's form (weights ~ exp(beta s / tau))")
     p.add_argument("--grad-cache-chunk", type=int, default=d.grad_cache_chunk, help="GradCache chunk size (0 = direct, no caching)")

@@ -47,6 +47,7 @@ class ContrastiveConfig:
     detach_gamma: bool = True
     hn_form: str = "paper"
     beta: float = 1.0
+    negatives: str = "all"             # "all": the paper's 2N-2 texts and codes; "cross": the other side's N-1
     grad_cache_chunk: int = 0
     matryoshka_dims: list = field(default_factory=list)
     deepspeed_config: str = "zero1"
@@ -62,7 +63,7 @@ class ContrastiveConfig:
 
 def loss_kwargs(cfg: ContrastiveConfig) -> dict:
     return dict(temperature=cfg.temperature, hard_negatives=cfg.hard_negatives, gamma_scale=cfg.gamma_scale,
-                detach_gamma=cfg.detach_gamma, hn_form=cfg.hn_form, beta=cfg.beta)
+                detach_gamma=cfg.detach_gamma, hn_form=cfg.hn_form, beta=cfg.beta, negatives=cfg.negatives)
 
 
 def make_loss_fn(cfg: ContrastiveConfig):

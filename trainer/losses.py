@@ -3,16 +3,20 @@
 Notation. A batch holds N (text, code) pairs. `text[i]` and `code[i]` are the mean-pooled encoder
 outputs; z = normalize(cat(text, code)) has 2N rows, and the partner of row a is p(a) = (a + N) mod 2N.
 With s(a, b) = z_a . z_b (cosine) and temperature tau, for every anchor a (texts AND codes are anchors,
-which is the paper's symmetric loss) the negatives are the other 2N-2 rows K(a) = {k : k != a, k != p(a)}:
+which is the paper's symmetric loss) the negatives are the other 2N-2 rows K(a) = {k : k != a, k != p(a)}
+(negatives="all", the paper), or only the other modality's N-1 non-partners, K(a) = {k : k on the other
+side of a, k != p(a)} (negatives="cross": CLIP's symmetric loss, i.e. sentence-transformers'
+MultipleNegativesSymmetricRankingLoss; texts never repel texts, codes never repel codes):
 
     L_a = -log [ exp(s_ap / tau) / ( exp(s_ap / tau) + sum_{k in K(a)} w_ak exp(s_ak / tau) ) ]
 
     weighting off (plain InfoNCE):      w_ak = 1
     paper (hn_form="paper"):            w_ak = c * gamma_ak,  gamma_ak = softmax_{k in K(a)}( s_ak / tau )
-    Robinson (hn_form="robinson"):      w_ak = (2N-2) * softmax_{k in K(a)}( beta * s_ak / tau )
+    Robinson (hn_form="robinson"):      w_ak = |K(a)| * softmax_{k in K(a)}( beta * s_ak / tau )
 
     c = 1     for gamma_scale="unit"  (the paper as printed: the gamma sum to 1 over the negatives)
-    c = 2N-2  for gamma_scale="2n-2"  (Robinson et al. 2021: weights with mean 1; the default, because
+    c = |K(a)| for gamma_scale="2n-2" (2N-2, or N-1 with negatives="cross"; the name keeps the paper's
+              case. Robinson et al. 2021: weights with mean 1; the default, because
               then uniform weights recover plain InfoNCE exactly, while with c = 1 the denominator holds
               the weighted MEAN of the negatives, i.e. InfoNCE shifted by log(2N-2) with one negative's mass)
 
@@ -36,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 GAMMA_SCALES = ("unit", "2n-2")
+NEGATIVES = ("all", "cross")
 HN_FORMS = ("paper", "robinson")
 
 
@@ -50,6 +55,7 @@ def contrastive_loss(
     hn_form: str = "paper",
     beta: float = 1.0,
     anchors: tuple[int, int] | None = None,
+    negatives: str = "all",
 ) -> torch.Tensor:
     """The formula in the module docstring. `text`, `code`: (N, d) un-normalized embeddings, row i of
     each forming pair i. `anchors`: optional half-open range [start, stop) of pairs whose anchors are
@@ -60,6 +66,8 @@ def contrastive_loss(
         raise ValueError(f"gamma_scale must be one of {GAMMA_SCALES}")
     if hn_form not in HN_FORMS:
         raise ValueError(f"hn_form must be one of {HN_FORMS}")
+    if negatives not in NEGATIVES:
+        raise ValueError(f"negatives must be one of {NEGATIVES}")
     n = text.shape[0]
     if n < 2:
         raise ValueError("the contrastive loss needs at least 2 pairs (in-batch negatives)")
@@ -73,12 +81,16 @@ def contrastive_loss(
     not_negative = torch.zeros_like(logits, dtype=torch.bool)
     not_negative[ar, rows] = True
     not_negative[ar, partner] = True
+    if negatives == "cross":  # the anchor's own side: rows < n are texts, rows >= n are codes
+        same_side = (rows[:, None] >= n) == (torch.arange(2 * n, device=z.device)[None, :] >= n)
+        not_negative |= same_side
     neg_logits = logits.masked_fill(not_negative, float("-inf"))
     if hard_negatives:
         sharp = neg_logits * beta if hn_form == "robinson" else neg_logits
         log_w = torch.log_softmax(sharp, dim=-1)                        # log gamma; -inf off the negatives
         if hn_form == "robinson" or gamma_scale == "2n-2":
-            log_w = log_w + torch.log(torch.tensor(2.0 * n - 2.0, device=z.device))
+            size = 2.0 * n - 2.0 if negatives == "all" else n - 1.0     # |K(a)|
+            log_w = log_w + torch.log(torch.tensor(size, device=z.device))
         if detach_gamma:
             log_w = log_w.detach()
         neg_logits = neg_logits + log_w
