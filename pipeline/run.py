@@ -102,10 +102,6 @@ def add_split(record: dict, valid_fraction: float, test_fraction: float, seed: s
     return out
 
 
-def _as_list(items: list) -> list:
-    return items
-
-
 def _histogram(items: list) -> dict[str, int]:
     return {str(size): int(n) for size, n in sorted(items)}
 
@@ -169,12 +165,12 @@ def build(p: beam.Pipeline, settings: Settings, staging: str) -> dict[str, Any]:
     largest = near["clusters"] | "LargestClusters" >> beam.combiners.Top.Of(LARGEST_CLUSTERS, key=_cluster_order)
     # Everything the launcher reads back after the job (_meta/*.json), in one shuffle.
     p | "Meta" >> WriteMetas({
-        "shards": (shard_infos, _as_list),
+        "shards": (shard_infos, list),
         "counts": ((stage_counts, rejected_counts["by_lang"]) | "AllCounts" >> beam.Flatten(), nest_counts),
         "reasons": (rejected_counts["by_reason"], nest_counts),
         "cluster_sizes": (cluster_sizes, _histogram),
         "largest_clusters": (largest, _largest),
-        "parse_stats": (parsed["stats"], _as_list),
+        "parse_stats": (parsed["stats"], list),
     }, staging)
     return {
         "records": read["records"], "read_rejected": read["rejected"], "filtered": filtered["kept"],

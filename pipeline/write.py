@@ -208,30 +208,13 @@ def _write_json(value: Any, path: str) -> None:
     write_bytes(path, json.dumps(value, sort_keys=True, indent=1, default=str).encode("utf-8"))
 
 
-class WriteMeta(beam.PTransform):
-    """PCollection[x] -> staging/_meta/<name>.json holding `finish(list of x)` (JSON)."""
-
-    def __init__(self, name: str, staging: str, finish=lambda items: items, label: str | None = None):
-        super().__init__(label)
-        self._name, self._staging, self._finish = name, staging, finish
-
-    def expand(self, pcoll):
-        path = join(self._staging, META_DIR, f"{self._name}.json")
-        finish = self._finish
-        return (
-            pcoll
-            | "Collect" >> beam.combiners.ToList()
-            | "Write" >> beam.Map(lambda items: _write_json(finish(items), path))
-        )
-
-
 class WriteMetas(beam.PTransform):
     """{name: (PCollection[x], finish)} -> staging/_meta/<name>.json holding `finish(list of x)` each.
 
-    Same files as one `WriteMeta` per name, with one shuffle for all of them instead of one
-    combine per name: every stage costs the runner a fixed overhead whatever its size (on the
-    DirectRunner, building, translating and scheduling it), and these lists are small. Each name
-    gets a seed element so that an empty PCollection still writes `finish([])`, like `WriteMeta`.
+    One shuffle for all of them instead of one combine per name: every stage costs the runner a
+    fixed overhead whatever its size (on the DirectRunner, building, translating and scheduling
+    it), and these lists are small. Each name gets a seed element so that an empty PCollection
+    still writes `finish([])`.
     """
 
     def __init__(self, metas: Mapping[str, tuple[Any, Any]], staging: str, label: str | None = None):

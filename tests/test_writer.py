@@ -70,7 +70,7 @@ def _write_tables(staging: str, rows: list[dict], rejects: list[dict], num_shard
             p | "Pairs" >> beam.Create([]) | "WP" >> write.WriteTable("pairs", staging, num_shards, target),
             p | "Rej" >> beam.Create(rejects) | "WR" >> write.WriteTable("rejected", staging, None, target),
         ) | beam.Flatten()
-        infos | write.WriteMeta("shards", staging)
+        p | write.WriteMetas({"shards": (infos, list)}, staging)
 
 
 def test_write_table_is_deterministic_and_complete(tmp_path):

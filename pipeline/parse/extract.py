@@ -67,15 +67,17 @@ _END = attrgetter("end_byte")
 _DECODE = methodcaller("decode", "utf-8", "surrogatepass")
 
 
-def _node_bytes(data: bytes, nodes) -> list[bytes]:
-    """data[n.start_byte:n.end_byte] for every node."""
-    return list(map(data.__getitem__, map(slice, map(_START, nodes), map(_END, nodes))))
 DEFAULT_MAX_PARSE_MS = 2000.0
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_ERROR_RATIO = 0.5
 # the numpy scan (pipeline/parse/scan.py) costs ~50 array calls per file whatever its size and
 # about half the regex split per byte: it wins from about 4 KB (measured on the Stack sample)
 SCAN_MIN_BYTES = 4096
+
+
+def _node_bytes(data: bytes, nodes) -> list[bytes]:
+    """data[n.start_byte:n.end_byte] for every node."""
+    return list(map(data.__getitem__, map(slice, map(_START, nodes), map(_END, nodes))))
 
 
 class Function:
@@ -684,7 +686,6 @@ class Extractor:
             out.append({"start": cs, "end": ce, "kind": kind})
             last_end = ce
         return out
-
 
     @staticmethod
     def defined_names(caps, data: bytes) -> dict[bytes, str]:
