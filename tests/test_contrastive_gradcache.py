@@ -5,7 +5,7 @@ import torch
 from transformers import BertConfig, BertModel
 
 from trainer.encoder import Encoder
-from trainer.gradcache import split_batch, step_forward_backward
+from trainer.gradcache import encode_length_ordered, length_order, split_batch, step_forward_backward
 from trainer.losses import contrastive_loss
 
 
@@ -65,3 +65,58 @@ def test_split_batch_trims_padding():
              "attention_mask": torch.tensor([[1] * 3 + [0] * 7, [1] * 2 + [0] * 8, [1] * 9 + [0], [1] * 4 + [0] * 6])}
     parts = split_batch(batch, 2)
     assert [p["input_ids"].shape for p in parts] == [torch.Size([2, 3]), torch.Size([2, 9])]
+
+
+def test_length_buckets_give_the_unbucketed_loss_and_gradient():
+    model = tiny_encoder()
+    text, code = random_batch(10, 6, 5), random_batch(10, 20, 6)
+    model.zero_grad()
+    loss0 = step_forward_backward(model, text, code, lambda t, c: contrastive_loss(t, c), buckets=1)
+    g0 = grads(model)
+    for buckets in (2, 3, 10, 50):
+        model.zero_grad()
+        loss1 = step_forward_backward(model, text, code, lambda t, c: contrastive_loss(t, c), buckets=buckets)
+        assert abs(loss0.item() - loss1.item()) < 1e-5
+        for a, b in zip(g0, grads(model)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_length_ordered_encoding_keeps_row_order_and_trims_each_group():
+    model = tiny_encoder().eval()
+    batch = random_batch(9, 16, 8)
+    widths = []
+
+    def recording(**b):
+        widths.append(b["input_ids"].shape[1])
+        return model(**b)
+
+    with torch.no_grad():
+        plain = model(**batch)
+        ordered = encode_length_ordered(recording, batch, 3)
+    torch.testing.assert_close(ordered, plain, rtol=1e-5, atol=1e-6)  # row i is still row i
+    lengths = sorted(batch["attention_mask"].sum(1).tolist(), reverse=True)
+    assert widths == [lengths[0], lengths[3], lengths[6]]  # each group padded only to its own longest row
+    assert (length_order(batch) == torch.argsort(batch["attention_mask"].sum(1), descending=True, stable=True)).all()
+
+
+def test_cached_path_sorts_chunks_by_length():
+    # chunks are cut from length-sorted rows, and the loss still pairs row i with row i
+    model = tiny_encoder()
+    text, code = random_batch(8, 6, 9), random_batch(8, 20, 10)
+    widths = []
+
+    def recording(**b):
+        widths.append(b["input_ids"].shape[1])
+        return model(**b)
+
+    model.zero_grad()
+    loss0 = step_forward_backward(model, text, code, lambda t, c: contrastive_loss(t, c), buckets=1)
+    g0 = grads(model)
+    model.zero_grad()
+    loss1 = step_forward_backward(recording, text, code, lambda t, c: contrastive_loss(t, c), chunk_size=3)
+    assert abs(loss0.item() - loss1.item()) < 1e-5
+    for a, b in zip(g0, grads(model)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    first_pass = widths[:len(widths) // 2]
+    text_w, code_w = first_pass[:3], first_pass[3:]
+    assert text_w == sorted(text_w, reverse=True) and code_w == sorted(code_w, reverse=True)

@@ -55,8 +55,8 @@ def _batch(n, length, seed):
     return {"input_ids": torch.randint(3, 60, (n, length), generator=g) * mask, "attention_mask": mask}
 
 
-@pytest.mark.parametrize("zero,chunk", [("zero1", 0), ("zero2", 0), ("zero2", 3), ("zero3", 3)])
-def test_deepspeed_step_equals_plain_pytorch(zero, chunk):
+@pytest.mark.parametrize("zero,chunk,buckets", [("zero1", 0, 1), ("zero1", 0, 3), ("zero2", 0, 3), ("zero2", 3, 1), ("zero3", 3, 1), ("zero3", 0, 3)])
+def test_deepspeed_step_equals_plain_pytorch(zero, chunk, buckets):
     from trainer.runtime import ds_config_for, setup_runtime
 
     rt = setup_runtime(seed=0)
@@ -68,14 +68,14 @@ def test_deepspeed_step_equals_plain_pytorch(zero, chunk):
     no_decay = [p for p in plain.parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=1e-2, betas=(0.9, 0.98), eps=1e-6)
-    loss_plain = step_forward_backward(plain, text, code, loss_fn, chunk_size=chunk)
+    loss_plain = step_forward_backward(plain, text, code, loss_fn, chunk_size=chunk, buckets=1)
     torch.nn.utils.clip_grad_norm_(plain.parameters(), 1.0)
     opt.step()
 
     model = _tiny_encoder()
     cfg = ds_config_for(zero, 8, 1, rt, gradient_clipping=1.0, single_rank_stage0=False)  # the real ZeRO code path
     engine, _, _ = rt.initialize(model, cfg, lr=1e-2, warmup_steps=0, total_steps=10, weight_decay=0.01)
-    loss_ds = step_forward_backward(engine, text, code, loss_fn, chunk_size=chunk, backward=engine.backward,
+    loss_ds = step_forward_backward(engine, text, code, loss_fn, chunk_size=chunk, buckets=buckets, backward=engine.backward,
                                     set_boundary=engine.set_gradient_accumulation_boundary)
     engine.step()
     assert abs(loss_plain.item() - loss_ds.item()) < 1e-5

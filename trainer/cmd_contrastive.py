@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(CLIP's symmetric loss: texts never repel texts)")
     p.add_argument("--hn-form", choices=["paper", "robinson"], default=d.hn_form)
     p.add_argument("--beta", type=float, default=d.beta, help="concentration of Robinson's form (weights ~ exp(beta s / tau))")
+    p.add_argument("--length-buckets", type=int, default=d.length_buckets,
+                   help="direct path: sort each side of a batch by length and encode it as this many groups, each padded "
+                        "only to its own longest row (same loss, less padding; 1 = one group)")
     p.add_argument("--grad-cache-chunk", type=int, default=d.grad_cache_chunk, help="GradCache chunk size (0 = direct, no caching)")
     p.add_argument("--matryoshka-dims", type=lambda s: [int(x) for x in s.split(",") if x], default=d.matryoshka_dims,
                    help="comma-separated nested embedding sizes, e.g. 64,128,256 (the full size is always included)")

@@ -49,6 +49,7 @@ class ContrastiveConfig:
     beta: float = 1.0
     negatives: str = "all"             # "all": the paper's 2N-2 texts and codes; "cross": the other side's N-1
     grad_cache_chunk: int = 0
+    length_buckets: int = 4            # direct path: each side encoded as this many length-sorted groups
     matryoshka_dims: list = field(default_factory=list)
     deepspeed_config: str = "zero1"
     gradient_clipping: float = 1.0
@@ -88,7 +89,7 @@ def forward_backward(engine, tokenizer, cfg: ContrastiveConfig, loss_fn, texts, 
 
     tb = {k: v.to(device) for k, v in tokenize(tokenizer, texts, cfg.text_max_len).items()}
     cb = {k: v.to(device) for k, v in tokenize(tokenizer, codes, cfg.code_max_len).items()}
-    return step_forward_backward(engine, tb, cb, loss_fn, chunk_size=cfg.grad_cache_chunk,
+    return step_forward_backward(engine, tb, cb, loss_fn, chunk_size=cfg.grad_cache_chunk, buckets=cfg.length_buckets,
                                  backward=engine.backward, set_boundary=engine.set_gradient_accumulation_boundary)
 
 
@@ -103,6 +104,8 @@ def validate(cfg: ContrastiveConfig) -> None:
         raise UserError("--batch-size must be at least 2 (in-batch negatives)")
     if cfg.max_steps < 1:
         raise UserError("--max-steps must be at least 1")
+    if cfg.length_buckets < 1:
+        raise UserError("--length-buckets must be >= 1 (1 = one padded group per side)")
     if cfg.grad_cache_chunk < 0:
         raise UserError("--grad-cache-chunk must be >= 0 (0 = no caching)")
 
