@@ -61,6 +61,7 @@ def main() -> int:
     ap.add_argument("--negatives", default="cross", choices=["all", "cross"])
     ap.add_argument("--text-column", default="summary", choices=["summary", "docstring"])
     ap.add_argument("--code-column", default="code", choices=["code_hard", "code"])
+    ap.add_argument("--grad-cache-chunk", type=int, default=0, help="trainer --grad-cache-chunk (0 = direct)")
     ap.add_argument("--skip-zero-shot", action="store_true", help="only the fine-tuned score")
     args = ap.parse_args()
     if args.data is None:
@@ -80,6 +81,7 @@ def main() -> int:
                             warmup=args.warmup, max_steps=args.steps, text_max_len=args.text_max_len,
                             code_max_len=args.code_max_len, hard_negatives=not args.no_hard_negatives,
                             negatives=args.negatives, text_column=args.text_column, code_column=args.code_column,
+                            grad_cache_chunk=args.grad_cache_chunk,
                             log_every=10, progress=False)
     summary = train(cfg)
     result["fine_tuned"] = score(str(run / "model"), queries, pool, gold, args.eval_code_max_len)
