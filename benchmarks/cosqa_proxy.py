@@ -60,6 +60,8 @@ def main() -> int:
     ap.add_argument("--no-hard-negatives", action="store_true")
     ap.add_argument("--negatives", default="cross", choices=["all", "cross"])
     ap.add_argument("--text-column", default="summary", choices=["summary", "docstring"])
+    ap.add_argument("--name-queries", type=float, default=0.0, help="trainer --name-queries")
+    ap.add_argument("--name-query-docs", action="store_true", help="trainer --name-query-docs")
     ap.add_argument("--code-column", default="code", choices=["code_hard", "code"])
     ap.add_argument("--grad-cache-chunk", type=int, default=0, help="trainer --grad-cache-chunk (0 = direct)")
     ap.add_argument("--skip-zero-shot", action="store_true", help="only the fine-tuned score")
@@ -80,7 +82,7 @@ def main() -> int:
     cfg = ContrastiveConfig(data=args.data, init=args.init, out=str(run), batch_size=args.batch_size, lr=args.lr,
                             warmup=args.warmup, max_steps=args.steps, text_max_len=args.text_max_len,
                             code_max_len=args.code_max_len, hard_negatives=not args.no_hard_negatives,
-                            negatives=args.negatives, text_column=args.text_column, code_column=args.code_column,
+                            negatives=args.negatives, text_column=args.text_column, code_column=args.code_column, name_queries=args.name_queries, name_query_docs=args.name_query_docs,
                             grad_cache_chunk=args.grad_cache_chunk,
                             log_every=10, progress=False)
     summary = train(cfg)
@@ -93,7 +95,7 @@ def main() -> int:
     for key in ("zero_shot", "fine_tuned"):
         if key in result:
             print(f"{key:<12} MRR {result[key]['mrr']:.4f}  R@1 {result[key]['recall@1']:.4f}")
-    print(f"{summary['steps']} steps x {args.batch_size} pairs, lr {args.lr}, {args.text_column} -> {args.code_column}, "
+    print(f"{summary['steps']} steps x {args.batch_size} pairs, lr {args.lr}, {args.text_column} (name queries {summary.get('name_query_rows', 0)}) -> {args.code_column}, "
           f"negatives {args.negatives}, hard negatives {not args.no_hard_negatives}, {summary['pairs_per_s']:.2f} pairs/s")
     return 0
 

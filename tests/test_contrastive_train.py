@@ -127,3 +127,17 @@ def test_bad_inputs(tmp_path, capsys):
         read_pairs(bad, "train", ["summary", "code_hard"])
     assert main(["contrastive", "--data", str(tmp_path / "nowhere"), "--init", "minilm", "--out", str(tmp_path / "o")]) == 2
     assert "no Parquet shards" in capsys.readouterr().err
+
+
+def test_cli_name_queries(tmp_path):
+    from trainer.__main__ import main
+
+    data = write_pairs(synthetic_rows(32), tmp_path / "pairs")
+    model = tiny_model_dir(tmp_path / "init")
+    out = tmp_path / "run"
+    assert main(["contrastive", "--data", str(data), "--init", str(model), "--out", str(out), "--batch-size", "8", "--max-steps", "2",
+                 "--warmup", "1", "--text-max-len", "16", "--code-max-len", "32", "--no-progress", "--no-export",
+                 "--name-queries", "0.5", "--name-query-docs"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["name_queries"] == 0.5 and cfg["name_query_docs"] is True and 0 < cfg["name_query_rows"] < 32
+    assert json.loads((out / "summary.json").read_text())["name_query_rows"] == cfg["name_query_rows"]

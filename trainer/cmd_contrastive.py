@@ -17,6 +17,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-column", default=d.text_column, choices=["summary", "docstring"])
     p.add_argument("--code-column", default=d.code_column, choices=["code_hard", "code"],
                    help="code_hard = the paper's hard positive (body without signature and returns)")
+    p.add_argument("--name-queries", type=float, default=d.name_queries, metavar="FRACTION",
+                   help="replace this fraction of the texts by a search-style query made from the function's name "
+                        "(CodeSearchNet's trick; use with --code-column code_hard, where the name is not in the code). Default 0")
+    p.add_argument("--name-query-docs", action=argparse.BooleanOptionalAction, default=d.name_query_docs,
+                   help="for the name-query rows, put the function's docstring (as a doc comment) before the code, as code-search "
+                        "indexes hold snippets; summary rows never get it")
     p.add_argument("--text-max-len", type=int, default=d.text_max_len)
     p.add_argument("--code-max-len", type=int, default=d.code_max_len)
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="pairs per rank per step (negatives: 2N-2 over all ranks)")

@@ -34,6 +34,8 @@ class ContrastiveConfig:
     languages: list = field(default_factory=list)
     text_column: str = "summary"
     code_column: str = "code_hard"
+    name_queries: float = 0.0          # fraction of texts replaced by a query made from the function name
+    name_query_docs: bool = False      # name-query rows: code preceded by its docstring (the name stays hidden)
     text_max_len: int = 64
     code_max_len: int = 256
     batch_size: int = 32
@@ -100,6 +102,8 @@ def validate(cfg: ContrastiveConfig) -> None:
         raise UserError(f"--text-column must be one of {PAIRS_TEXT_COLUMNS}")
     if cfg.code_column not in PAIRS_CODE_COLUMNS:
         raise UserError(f"--code-column must be one of {PAIRS_CODE_COLUMNS}")
+    if not 0.0 <= cfg.name_queries <= 1.0:
+        raise UserError(f"--name-queries is a fraction in [0, 1], got {cfg.name_queries}")
     if cfg.batch_size < 2:
         raise UserError("--batch-size must be at least 2 (in-batch negatives)")
     if cfg.max_steps < 1:
@@ -124,7 +128,8 @@ def train(cfg: ContrastiveConfig) -> dict:
 
     out = Path(cfg.out)
     stream = PairStream.from_pairs(cfg.data, cfg.split, cfg.text_column, cfg.code_column, cfg.batch_size,
-                                   rank=rt.rank, world_size=rt.world_size, seed=cfg.seed, languages=cfg.languages or None)
+                                   rank=rt.rank, world_size=rt.world_size, seed=cfg.seed, languages=cfg.languages or None,
+                                   name_queries=cfg.name_queries, name_query_docs=cfg.name_query_docs)
     encoder, tokenizer, model_dir = load_encoder(cfg.init)
     encoder.to(rt.device)
     encoder.train()
@@ -139,7 +144,7 @@ def train(cfg: ContrastiveConfig) -> dict:
     if rt.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps({**asdict(cfg), "init_dir": str(model_dir), "world_size": rt.world_size,
-                                                     "pairs": len(stream.texts), "dropped_empty": stream.dropped}, indent=2) + "\n")
+                                                     "pairs": len(stream.texts), "dropped_empty": stream.dropped, **stream.meta}, indent=2) + "\n")
     logger = MetricsLogger(out, rt.is_main, cfg.max_steps, initial_step=start, progress=cfg.progress, description="stage2")
     loss_fn = make_loss_fn(cfg)
     t0 = time.time()
@@ -174,7 +179,7 @@ def train(cfg: ContrastiveConfig) -> dict:
         save_checkpoint(engine, out, final_step, {"step": final_step})
     logger.close()
     summary = {"steps": final_step, "final_loss": last_loss, "seconds": round(elapsed, 2),
-               "pairs_per_s": pairs_done / max(elapsed, 1e-9), "pairs": len(stream.texts)}
+               "pairs_per_s": pairs_done / max(elapsed, 1e-9), "pairs": len(stream.texts), **stream.meta}
     if cfg.export:
         export_model(engine, encoder, tokenizer, out / "model", rt, cfg, summary)
     if rt.is_main:

@@ -8,7 +8,10 @@ Contract
   by a seeded generator; global batch b of epoch e is rows perm_e[b*G:(b+1)*G] with G = batch * world, and
   rank r takes its slice [r*batch:(r+1)*batch], so ranks never overlap. The position is the global
   step, so resuming at step s reproduces exactly the batches an uninterrupted run would have seen.
-  Rows with an empty text or code are dropped and counted (`dropped`).
+  Rows with an empty text or code are dropped and counted (`dropped`). With `name_queries` > 0 that
+  fraction of the rows get a search-style query made from their function's name as text
+  (trainer/name_queries.py); `meta["name_query_rows"]` counts them. With `name_query_docs` those rows'
+  code is preceded by the function's docstring as a doc comment (never for summary rows).
 """
 from __future__ import annotations
 
@@ -74,15 +77,28 @@ class PairStream:
 
     @classmethod
     def from_pairs(cls, path, split: str | None, text_column: str, code_column: str, batch_size: int, *, rank=0, world_size=1, seed=0,
-                   languages: Sequence[str] | None = None):
-        t = read_pairs(path, split, [text_column, code_column], languages)
+                   languages: Sequence[str] | None = None, name_queries: float = 0.0, name_query_docs: bool = False):
+        extra = (["name", "lang"] + (["docstring"] if name_query_docs else [])) if name_queries > 0 else []
+        t = read_pairs(path, split, [text_column, code_column, *extra], languages)
         texts, codes = t.column(text_column).to_pylist(), t.column(code_column).to_pylist()
+        meta = {}
+        if name_queries > 0:
+            from trainer.name_queries import apply_name_queries, with_doc_comment
+
+            langs = t.column("lang").to_pylist()
+            texts, replaced = apply_name_queries(texts, t.column("name").to_pylist(), langs, name_queries, seed)
+            meta["name_query_rows"] = len(replaced)
+            if name_query_docs:
+                docs = t.column("docstring").to_pylist()
+                for i in replaced:
+                    if codes[i] and codes[i].strip():
+                        codes[i] = with_doc_comment(codes[i], docs[i], langs[i] or "")
         keep = [i for i, (a, b) in enumerate(zip(texts, codes)) if a and a.strip() and b and b.strip()]
         if len(keep) < batch_size * world_size:
             raise UserError(
                 f"split {split!r} has {len(keep)} usable ({text_column}, {code_column}) pairs, fewer than one global batch "
                 f"({batch_size} x {world_size} ranks); lower --batch-size or use more data")
-        return cls([texts[i] for i in keep], [codes[i] for i in keep], batch_size, rank, world_size, seed, len(texts) - len(keep))
+        return cls([texts[i] for i in keep], [codes[i] for i in keep], batch_size, rank, world_size, seed, len(texts) - len(keep), meta)
 
     @property
     def steps_per_epoch(self) -> int:
