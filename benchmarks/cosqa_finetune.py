@@ -53,6 +53,7 @@ def main() -> int:
     ap.add_argument("--code-column", default="code_hard", choices=["code_hard", "code"])
     ap.add_argument("--text-column", default="summary", choices=["summary", "docstring"])
     ap.add_argument("--name-queries", type=float, default=0.75, help="trainer --name-queries (fraction of texts replaced by a query made from the function name)")
+    ap.add_argument("--seed", type=int, default=0, help="trainer --seed (data order and which rows get name queries)")
     ap.add_argument("--name-query-docs", action=argparse.BooleanOptionalAction, default=True, help="trainer --name-query-docs")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     ap.add_argument("--languages", default="", help="comma-separated language keys to train on (default: all)")
@@ -85,7 +86,7 @@ def main() -> int:
                             warmup=args.warmup, max_steps=args.max_steps, max_minutes=args.minutes,
                             text_max_len=args.text_max_len, code_max_len=args.code_max_len,
                             grad_cache_chunk=args.grad_cache_chunk, hard_negatives=not args.no_hard_negatives, log_every=5, negatives=args.negatives,
-                            code_column=args.code_column, text_column=args.text_column, name_queries=args.name_queries, name_query_docs=args.name_query_docs, languages=[x for x in args.languages.split(",") if x])
+                            code_column=args.code_column, text_column=args.text_column, name_queries=args.name_queries, name_query_docs=args.name_query_docs, seed=args.seed, languages=[x for x in args.languages.split(",") if x])
     summary = train(cfg)
     if args.threads:
         torch.set_num_threads(args.threads)  # the engine's initialization may have reset it
@@ -105,7 +106,7 @@ def main() -> int:
         print(f"{label:<44} {r['mrr']:7.4f} {r['recall@1']:7.4f} {r['recall@10']:7.4f}")
     print(f"training: {summary['steps']} steps x {args.batch_size} pairs ({summary['pairs']} train pairs), {summary['pairs_per_s']:.2f} pairs/s, "
           f"final loss {summary['final_loss']:.4f}; text {args.text_column} (name queries {summary.get('name_query_rows', 0)}), code {args.code_column}, lr {args.lr}, warmup {args.warmup}, "
-          f"hard negatives {not args.no_hard_negatives}, negatives {args.negatives}, max len {args.text_max_len}/{args.code_max_len}, torch threads {torch.get_num_threads()}")
+          f"hard negatives {not args.no_hard_negatives}, negatives {args.negatives}, max len {args.text_max_len}/{args.code_max_len}, seed {args.seed}, torch threads {torch.get_num_threads()}")
     return 0
 
 

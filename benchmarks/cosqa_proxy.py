@@ -61,6 +61,7 @@ def main() -> int:
     ap.add_argument("--negatives", default="cross", choices=["all", "cross"])
     ap.add_argument("--text-column", default="summary", choices=["summary", "docstring"])
     ap.add_argument("--name-queries", type=float, default=0.0, help="trainer --name-queries")
+    ap.add_argument("--seed", type=int, default=0, help="trainer --seed (data order and which rows get name queries)")
     ap.add_argument("--name-query-docs", action="store_true", help="trainer --name-query-docs")
     ap.add_argument("--code-column", default="code", choices=["code_hard", "code"])
     ap.add_argument("--grad-cache-chunk", type=int, default=0, help="trainer --grad-cache-chunk (0 = direct)")
@@ -82,7 +83,7 @@ def main() -> int:
     cfg = ContrastiveConfig(data=args.data, init=args.init, out=str(run), batch_size=args.batch_size, lr=args.lr,
                             warmup=args.warmup, max_steps=args.steps, text_max_len=args.text_max_len,
                             code_max_len=args.code_max_len, hard_negatives=not args.no_hard_negatives,
-                            negatives=args.negatives, text_column=args.text_column, code_column=args.code_column, name_queries=args.name_queries, name_query_docs=args.name_query_docs,
+                            negatives=args.negatives, text_column=args.text_column, code_column=args.code_column, name_queries=args.name_queries, name_query_docs=args.name_query_docs, seed=args.seed,
                             grad_cache_chunk=args.grad_cache_chunk,
                             log_every=10, progress=False)
     summary = train(cfg)
