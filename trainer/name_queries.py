@@ -9,8 +9,8 @@ is `code_hard` (the body without its signature), so the name is not trivially vi
 with `--code-column code` the name sits in the signature and the task degenerates into string matching.
 
 Contract
-- `name_words(name)`: the last component of a qualified name (`Class.method` -> `method`) split on
-  `_`, non-alphanumerics, lower->Upper and ACRONYMWord boundaries and digit runs, lower-cased.
+- `name_words(name)`: the sub-tokens (trainer/subtokens.py) of the last component of a qualified name
+  (`Class.method` -> `method`).
 - `name_query(name, lang, with_lang)`: those words joined by spaces, followed by the language's name when
   `with_lang`; None when the name gives fewer than 2 words (`run`, `__init__`: too vague to be a query) or
   names a test (`test_x`, `TestX`), whose name describes a test rather than what the code does.
@@ -31,14 +31,14 @@ from typing import Sequence
 
 import numpy as np
 
-_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+from trainer.subtokens import subtokens
+
 _SPOKEN_LANG = {"c-sharp": "c#", "cpp": "c++"}
 QUOTE = '"' * 3
 
 
 def name_words(name: str) -> list[str]:
-    last = re.split(r"[.:#/\\]+", name.strip())[-1] if name else ""
-    return [w.lower() for w in _WORD.findall(last)]
+    return subtokens(re.split(r"[.:#/\\]+", name.strip())[-1]) if name else []
 
 
 def name_query(name: str, lang: str, with_lang: bool = False) -> str | None:

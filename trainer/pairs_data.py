@@ -78,8 +78,10 @@ class PairStream:
     @classmethod
     def from_pairs(cls, path, split: str | None, text_column: str, code_column: str, batch_size: int, *, rank=0, world_size=1, seed=0,
                    languages: Sequence[str] | None = None, name_queries: float = 0.0, name_query_docs: bool = False):
-        extra = (["name", "lang"] + (["docstring"] if name_query_docs else [])) if name_queries > 0 else []
-        t = read_pairs(path, split, [text_column, code_column, *extra], languages)
+        columns = [text_column, code_column]
+        if name_queries > 0:
+            columns += ["name", "lang", "docstring"] if name_query_docs else ["name", "lang"]
+        t = read_pairs(path, split, columns, languages)
         texts, codes = t.column(text_column).to_pylist(), t.column(code_column).to_pylist()
         meta = {}
         if name_queries > 0:

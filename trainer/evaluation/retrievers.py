@@ -15,20 +15,20 @@ from typing import Sequence
 import numpy as np
 
 from trainer.encoder import encode, load_encoder
+from trainer.subtokens import subtokens
 
 STOP_WORDS = frozenset(
     "a an and are as at be by for from has have how i in is it its of on or that the this to was what when where which "
     "who why will with do does can get my me you your using use python".split()
 )
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
-_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 
 def code_tokens(text: str, stop_words: frozenset = frozenset()) -> list[str]:
     out = []
     for word in _WORD.findall(text or ""):
         low = word.lower()
-        parts = [p.lower() for chunk in word.split("_") for p in _CAMEL.findall(chunk)]
+        parts = subtokens(word)
         for tok in ([low] if len(parts) != 1 or parts[0] != low else []) + parts:
             if tok and tok not in stop_words:
                 out.append(tok)
