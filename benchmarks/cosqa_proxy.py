@@ -9,15 +9,17 @@ whole-pool MRR: fewer distractors).
 
     python benchmarks/cosqa_proxy.py --steps 50 --batch-size 32 --lr 1e-5 --code-column code
 
-Appends one JSON line per run to OUT/results.jsonl.
+Every `python -m trainer contrastive` flag is accepted, with that command's meaning and this probe's
+defaults (RECIPE; benchmarks/stage2_cli.py); `--steps` is `--max-steps`. Appends one JSON line per run
+to OUT/results.jsonl.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -44,34 +46,28 @@ def score(model, queries, pool, gold, doc_max_len):
     return {"mrr": round(mrr(ranks, 1000), 4), "recall@1": round(recall_at(ranks, 1), 4)}
 
 
+# the probe's historical defaults (code column `code`, no name queries); any trainer flag overrides them
+RECIPE = {"max_steps": 50, "batch_size": 32, "lr": 1e-5, "warmup": 5, "text_max_len": 64, "code_max_len": 128,
+          "negatives": "cross", "code_column": "code", "log_every": 10, "progress": False}
+ALIASES = {"--steps": "--max-steps"}
+
+
 def main() -> int:
-    ap = argparse.ArgumentParser()
+    from stage2_cli import benchmark_parser, parse_args
+
+    ap = benchmark_parser(__doc__.split("\n\n")[0], RECIPE, ALIASES)
     ap.add_argument("--data", default=None, help="pipeline pairs (OUT/pairs); default: built by stage2_data.default_pairs")
     ap.add_argument("--cosqa", default=str(SHARED / "eval" / "cosqa"))
     ap.add_argument("--init", default="minilm")
     ap.add_argument("--out", default="/tmp/cosqa_proxy")
-    ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-5)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--text-max-len", type=int, default=64)
-    ap.add_argument("--code-max-len", type=int, default=128)
     ap.add_argument("--eval-code-max-len", type=int, default=256)
-    ap.add_argument("--no-hard-negatives", action="store_true")
-    ap.add_argument("--negatives", default="cross", choices=["all", "cross"])
-    ap.add_argument("--text-column", default="summary", choices=["summary", "docstring"])
-    ap.add_argument("--name-queries", type=float, default=0.0, help="trainer --name-queries")
-    ap.add_argument("--seed", type=int, default=0, help="trainer --seed (data order and which rows get name queries)")
-    ap.add_argument("--name-query-docs", action="store_true", help="trainer --name-query-docs")
-    ap.add_argument("--code-column", default="code", choices=["code_hard", "code"])
-    ap.add_argument("--grad-cache-chunk", type=int, default=0, help="trainer --grad-cache-chunk (0 = direct)")
     ap.add_argument("--skip-zero-shot", action="store_true", help="only the fine-tuned score")
-    args = ap.parse_args()
+    args, cfg = parse_args(ap, RECIPE, ALIASES)
     if args.data is None:
         from stage2_data import default_pairs
 
         args.data = default_pairs()
-    from trainer.contrastive import ContrastiveConfig, train
+    from trainer.contrastive import train
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,24 +76,20 @@ def main() -> int:
     if not args.skip_zero_shot:
         result["zero_shot"] = score(args.init, queries, pool, gold, args.eval_code_max_len)
     run = out / f"run-{int(time.time())}"
-    cfg = ContrastiveConfig(data=args.data, init=args.init, out=str(run), batch_size=args.batch_size, lr=args.lr,
-                            warmup=args.warmup, max_steps=args.steps, text_max_len=args.text_max_len,
-                            code_max_len=args.code_max_len, hard_negatives=not args.no_hard_negatives,
-                            negatives=args.negatives, text_column=args.text_column, code_column=args.code_column, name_queries=args.name_queries, name_query_docs=args.name_query_docs, seed=args.seed,
-                            grad_cache_chunk=args.grad_cache_chunk,
-                            log_every=10, progress=False)
+    cfg = replace(cfg, data=args.data, init=args.init, out=str(run))
     summary = train(cfg)
     result["fine_tuned"] = score(str(run / "model"), queries, pool, gold, args.eval_code_max_len)
     result["training"] = {k: summary[k] for k in ("steps", "final_loss", "pairs_per_s", "seconds")}
     result["args"] = vars(args)
+    result["config"] = asdict(cfg)
     with open(out / "results.jsonl", "a") as f:
         f.write(json.dumps(result) + "\n")
     print(f"CoSQA dev sub-pool ({len(queries)} queries vs {len(pool)} snippets: gold + every {EVERY}th)")
     for key in ("zero_shot", "fine_tuned"):
         if key in result:
             print(f"{key:<12} MRR {result[key]['mrr']:.4f}  R@1 {result[key]['recall@1']:.4f}")
-    print(f"{summary['steps']} steps x {args.batch_size} pairs, lr {args.lr}, {args.text_column} (name queries {summary.get('name_query_rows', 0)}) -> {args.code_column}, "
-          f"negatives {args.negatives}, hard negatives {not args.no_hard_negatives}, {summary['pairs_per_s']:.2f} pairs/s")
+    print(f"{summary['steps']} steps x {cfg.batch_size} pairs, lr {cfg.lr}, {cfg.text_column} (name queries {summary.get('name_query_rows', 0)}) -> {cfg.code_column}, "
+          f"negatives {cfg.negatives}, hard negatives {cfg.hard_negatives}, {summary['pairs_per_s']:.2f} pairs/s")
     return 0
 
 

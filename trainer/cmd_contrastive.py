@@ -60,9 +60,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--local_rank", type=int, default=None, help=argparse.SUPPRESS)  # set by the deepspeed launcher
 
 
-def run(args) -> int:
+def config_from_args(args: argparse.Namespace) -> ContrastiveConfig:
+    """The config of parsed `add_arguments` flags (other attributes of `args` are ignored)."""
     fields = ContrastiveConfig.__dataclass_fields__
-    cfg = ContrastiveConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    return ContrastiveConfig(**{k: v for k, v in vars(args).items() if k in fields})
+
+
+def run(args) -> int:
+    cfg = config_from_args(args)
     summary = train(cfg)
     print(f"stage 2 done: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, {summary['pairs_per_s']:.1f} pairs/s -> {cfg.out}")
     return 0
