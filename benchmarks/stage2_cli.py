@@ -13,8 +13,9 @@ Contract
   field is a programming error (ValueError). `aliases` maps a benchmark's historical flag names to the
   trainer's (`{"--steps": "--max-steps"}`); both `--steps 5` and `--steps=5` forms are renamed.
 - Unknown flags end the program with argparse's usage error (exit code 2), naming the benchmark.
-- The benchmark parser is built with `allow_abbrev=False` by the caller's `benchmark_parser()`, so an
-  abbreviation can never be taken by the benchmark when it was meant for the trainer.
+- `benchmark_parser(description, recipe, aliases)`: the parser a benchmark adds its own flags to. Its help
+  lists the recipe as trainer flags, and it is built with `allow_abbrev=False` (as is the trainer parser
+  here), so an abbreviation is never taken by one parser when it was meant for the other.
 """
 from __future__ import annotations
 
