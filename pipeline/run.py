@@ -28,7 +28,7 @@ from .languages import MissingGrammarError, UnknownLanguageError, parse_language
 from .languages import get as get_language
 from .options import CodesageOptions, filter_config, options_dict
 from .parse import ParseFiles, parse_config_from_options
-from .readers import InputPlan, ReadInputs, languages_in_plan, resolve_inputs, split_patterns
+from .readers import InputPlan, ReadInputs, languages_in_plan, local_input_paths, resolve_inputs, split_patterns
 from .split import split_for
 from .write import WriteMetas, WriteTable, check_output, discard_staging, finalize, read_meta, staging_dir_for
 
@@ -228,7 +228,8 @@ def run(argv: Sequence[str]) -> RunResult:
     opts = options.view_as(CodesageOptions)
     if not opts.output:
         raise UserError("--output is required: pass the folder the pipeline should write, e.g. --output out/")
-    check_output(opts.output, opts.overwrite)
+    # Before planning the inputs and long before anything is deleted (see write.check_output).
+    check_output(opts.output, opts.overwrite, local_input_paths(split_patterns(opts.input)))
     settings = settings_from_options(options)
     staging = staging_dir_for(opts.output)
     inputs = settings.plan.describe()

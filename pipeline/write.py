@@ -20,6 +20,14 @@ output never looks complete while it is being replaced), renames the staging fol
 rename on local disks) and writes manifest.json last. A crash at any point leaves no
 manifest.json, hence no OUT that looks complete. On object stores (gs://, s3://) the same steps
 run through Beam FileSystems (copy + delete per file); only local disks were tested.
+
+Safety of --overwrite (local OUT only; `check_output`, checked again in `finalize` before anything
+is deleted): OUT must not equal, contain or lie inside a local input, and an existing OUT may hold
+only what the pipeline itself writes (`foreign_entries`): files/, pairs/, rejected/ with
+part-NNNNN-of-MMMMM.parquet shards, manifest.json, report.html, report.html.tmp (the report's
+temporary name) and _meta/*.json (the launcher's metadata, normally only in the staging folder).
+Anything else is named in a UserError and nothing is removed. Remote OUTs (gs://, s3://) are
+replaced without these checks.
 """
 from __future__ import annotations
 
@@ -28,6 +36,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import uuid
 from typing import Any, Iterable, Mapping
@@ -56,6 +65,10 @@ PARQUET_OPTIONS: dict[str, Any] = {
     "store_schema": True,
 }
 DEFAULT_TARGET_SHARD_BYTES = 64 * 1024 * 1024
+REPORT_NAME = "report.html"          # = pipeline.report.REPORT_NAME (not imported: report is heavy)
+# Top-level files of OUT the pipeline writes: the manifest, the report and its temporary name.
+OWN_FILES = frozenset({MANIFEST_NAME, REPORT_NAME, REPORT_NAME + ".tmp"})
+_SHARD_FILE = re.compile(r"part-\d{5}-of-\d{5}\.parquet")
 
 
 # ---------------------------------------------------------------------------- paths
@@ -92,11 +105,82 @@ def _exists_nonempty(path: str) -> bool:
     return bool(os.listdir(path))
 
 
-def check_output(out_dir: str, overwrite: bool) -> None:
-    """UserError unless OUT is absent, empty, or --overwrite was given."""
-    if _exists_nonempty(out_dir) and not overwrite:
+def foreign_entries(out_dir: str) -> list[str]:
+    """Entries of the local folder `out_dir` that the pipeline does not write, as sorted relative paths.
+
+    Own entries: the `OWN_FILES` (as files), the table folders files/, pairs/, rejected/ holding only
+    part-NNNNN-of-MMMMM.parquet files, and _meta/ holding only *.json files. A folder entry that is
+    itself foreign is reported as 'name/'. An absent folder has none.
+    """
+    if not os.path.isdir(out_dir):
+        return []
+    foreign = []
+    for name in sorted(os.listdir(out_dir)):
+        full = os.path.join(out_dir, name)
+        is_dir = os.path.isdir(full) and not os.path.islink(full)
+        if name in OWN_FILES and os.path.isfile(full) and not os.path.islink(full):
+            continue
+        if name in (*TABLES, META_DIR) and is_dir:
+            own = _SHARD_FILE.fullmatch if name in TABLES else (lambda n: n.endswith(".json"))
+            for child in sorted(os.listdir(full)):
+                child_path = os.path.join(full, child)
+                if not (own(child) and os.path.isfile(child_path) and not os.path.islink(child_path)):
+                    foreign.append(f"{name}/{child}" + ("/" if os.path.isdir(child_path) else ""))
+            continue
+        foreign.append(name + ("/" if is_dir else ""))
+    return foreign
+
+
+def _overlap(out_dir: str, path: str) -> str | None:
+    """How local `out_dir` relates to input `path` ('is', 'contains', 'is inside'), or None."""
+    out_real, path_real = os.path.realpath(out_dir), os.path.realpath(path)
+    if out_real == path_real:
+        return "is"
+    common = os.path.commonpath([out_real, path_real])
+    if common == out_real:
+        return "contains"
+    if common == path_real:
+        return "is inside"
+    return None
+
+
+def check_output(out_dir: str, overwrite: bool, inputs: Iterable[str] = ()) -> None:
+    """UserError, before the job, unless OUT may be written (and with --overwrite, replaced).
+
+    Local OUT (any of these is refused, whatever --overwrite says, so nothing is ever deleted):
+      * OUT equals, contains or lies inside one of the local `inputs` (files or folders; the
+        output would replace or be mixed with what the job reads);
+      * OUT exists and is a file;
+      * OUT is not empty and --overwrite is not given;
+      * OUT is not empty, --overwrite is given and OUT holds entries the pipeline does not write
+        (`foreign_entries`; the message names them).
+    Remote OUT: only the not-empty-without---overwrite rule.
+    """
+    if not is_remote(out_dir):
+        for path in inputs:
+            relation = _overlap(out_dir, path)
+            if relation is not None:
+                raise UserError(
+                    f"the output folder {out_dir} {relation} the input {path}; choose an --output outside every --input"
+                )
+    if _exists_nonempty(out_dir):
+        if not overwrite:
+            raise UserError(
+                f"the output folder {out_dir} is not empty; pass --overwrite to replace it or choose another folder"
+            )
+        _refuse_foreign(out_dir)
+
+
+def _refuse_foreign(out_dir: str) -> None:
+    """UserError naming what --overwrite would delete that the pipeline did not write (local OUT)."""
+    if is_remote(out_dir):
+        return
+    foreign = foreign_entries(out_dir)
+    if foreign:
+        shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
         raise UserError(
-            f"the output folder {out_dir} is not empty; pass --overwrite to replace it or choose another folder"
+            f"--overwrite would delete {shown} in {out_dir}, which the pipeline did not write; move "
+            "them away or choose another --output (--overwrite only replaces a previous output folder)"
         )
 
 
@@ -300,6 +384,8 @@ def finalize(staging: str, out_dir: str, options: dict[str, Any], counts: dict[s
     replace = _exists_nonempty(out_dir)
     if replace and not overwrite:  # something appeared while the job ran
         raise UserError(f"the output folder {out_dir} is not empty; pass --overwrite or choose another folder")
+    if replace:
+        _refuse_foreign(out_dir)  # something foreign appeared while the job ran
     _remove_tree(join(staging, META_DIR))
     if replace:
         _replace_old_output(out_dir)

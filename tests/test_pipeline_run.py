@@ -148,3 +148,72 @@ def test_summary_and_counter_lines_read_like_sentences():
     results = {"counters": [counter("filter.kept", 9), counter("read.records", 10), counter("read.records", 1),
                             counter("filter.dropped.size", None, 2), counter("other", 4, namespace="x")]}
     assert counter_lines(results) == ["read: records 11", "filter: dropped.size 2, kept 9", "x: other 4"]
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_overwrite_never_deletes_inputs_or_files_the_pipeline_did_not_write(tmp_path, capsys):
+    """--output equal to / containing / inside an input, or holding foreign files: refused, nothing removed."""
+    from pipeline.__main__ import main
+
+    root = tmp_path / "p2"
+    tree = root / "tree"
+    tree.mkdir(parents=True)
+    (tree / "a.py").write_text("def f(x):\n    return x\n")
+    (root / "notes.txt").write_text("precious")
+
+    def snapshot():
+        return sorted((str(p.relative_to(tmp_path)), p.is_file() and p.read_bytes()) for p in tmp_path.rglob("*"))
+
+    before = snapshot()
+    assert main(["--input", str(tree), "--output", str(root), "--overwrite"]) == 2          # the repro
+    assert "contains the input" in _one_line_error(capsys)
+    assert main(["--input", str(tree), "--output", str(tree), "--overwrite"]) == 2
+    assert "is the input" in _one_line_error(capsys)
+    assert main(["--input", str(tree), "--output", str(tree / "out")]) == 2
+    assert "is inside the input" in _one_line_error(capsys)
+    assert main(["--input", str(tree / "a.py"), "--output", str(root), "--overwrite"]) == 2   # a single input file
+    assert "contains the input" in _one_line_error(capsys)
+
+    # a folder that looks like an output but holds a foreign file too
+    fake = tmp_path / "old"
+    (fake / "files").mkdir(parents=True)
+    (fake / "files" / "part-00000-of-00001.parquet").write_bytes(b"old shard")
+    (fake / "manifest.json").write_text("{}")
+    (fake / "thesis.tex").write_text("precious")
+    assert snapshot() != before
+    before = snapshot()
+    assert main(["--input", str(tree), "--output", str(fake), "--overwrite"]) == 2
+    err = _one_line_error(capsys)
+    assert "thesis.tex" in err and "did not write" in err and "part-00000" not in err
+    assert snapshot() == before
+
+
+def test_cli_rejects_a_file_name_that_is_not_utf8_and_overwrites_its_own_output(tmp_path, capsys):
+    from pipeline.__main__ import main
+
+    tree = tmp_path / "t"
+    tree.mkdir()
+    body = 'def f():\n    """Return one, as documented here."""\n    x = 1\n    return x\n'
+    (tree / os.fsdecode(b"bad\xff.py")).write_text(body)
+    (tree / "good.py").write_text(body)
+    out = tmp_path / "o"
+    args = ["--input", str(tree), "--output", str(out), "--no-report", "--no-near-dedup", "--no-pair-dedup"]
+    assert main(args) == 0, capsys.readouterr().err[-3000:]
+    assert "undecodable_path 1" in capsys.readouterr().out
+    manifest = read_manifest(str(out))
+    rejected = [r for s in manifest.shards if s.table == "rejected" for r in pq.read_table(out / s.path).to_pylist()]
+    assert [(r["path"], r["stage"], r["reason"]) for r in rejected if r["stage"] == "read"] == [
+        ("bad\\xff.py", "read", "undecodable_path")]
+    files = [r for s in manifest.shards if s.table == "files" for r in pq.read_table(out / s.path).to_pylist()]
+    assert [(f["repo"], f["path"]) for f in files] == [("t", "good.py")]
+    assert manifest.counts["rejected.read"] == {"python": 1}
+
+    # --overwrite on a real previous output (plus a leftover report temp file) keeps working
+    (out / "report.html.tmp").write_text("left by a killed report writer")
+    assert main([*args, "--overwrite"]) == 0, capsys.readouterr().err[-3000:]
+    assert sorted(os.listdir(out)) == ["files", "manifest.json", "pairs", "rejected"]

@@ -255,3 +255,107 @@ def test_inputs_that_match_nothing_are_user_errors(tmp_path):
     (tmp_path / "docs" / "notes.md").write_text("# notes\n")
     with pytest.raises(UserError, match="no file of the selected languages"):
         resolve_inputs([str(tmp_path / "docs")])
+
+
+# ------------------------------------------------------------------ names that are not UTF-8, languages
+
+def test_tree_file_names_that_are_not_utf8_become_counted_rejects(tmp_path):
+    """A file (or folder) name with invalid UTF-8 is one `undecodable_path` reject; the rest is read."""
+    root = tmp_path / os.fsdecode(b"tr\xffee")           # the tree's own name is not UTF-8 either
+    (root / os.fsdecode(b"d\xfe")).mkdir(parents=True)
+    (root / "good.py").write_text("x = 1\n")
+    (root / os.fsdecode(b"bad\xff.py")).write_text("y = 2\n")
+    (root / os.fsdecode(b"d\xfe") / "z.py").write_text("z = 3\n")
+    plan = resolve_inputs([str(root)])
+    p = BeamTestPipeline()
+    read = p | ReadInputs(plan)
+    assert_that(read["records"] | "Rec" >> beam.Map(lambda r: (r["repo"], r["path"], r["lang"])),
+                equal_to([("tr\\xffee", "good.py", "python")]), label="records")
+    assert_that(read["rejected"] | "Rej" >> beam.Map(lambda r: (r["path"], r["lang"], r["stage"], r["reason"])),
+                equal_to([("bad\\xff.py", "python", "read", "undecodable_path"),
+                          ("d\\xfe/z.py", "python", "read", "undecodable_path")]), label="rejects")
+    result = p.run()
+    result.wait_until_finish()
+    from apache_beam.metrics.metric import MetricsFilter
+
+    counters = result.metrics().query(MetricsFilter().with_name("read.rejected"))["counters"]
+    assert sum(c.committed for c in counters) == 2
+    assert plan.describe()["trees"] == [str(root.resolve()).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")]
+
+
+def test_jsonl_and_parquet_files_named_in_invalid_utf8_are_user_errors(tmp_path):
+    for name in (b"in\xff.jsonl", b"t\xff.parquet"):
+        bad = tmp_path / os.fsdecode(name)
+        if name.endswith(b".jsonl"):
+            bad.write_text(json.dumps({"content": "x = 1\n", "path": "a.py"}) + "\n")
+        else:  # pyarrow itself cannot open such a name: write it under a good one, then rename
+            pq.write_table(pa.table({"content": ["x = 1\n"], "path": ["a.py"]}), tmp_path / "t.parquet")
+            os.rename(tmp_path / "t.parquet", bad)
+        with pytest.raises(UserError, match=r"\\xff.* is not valid UTF-8; rename it"):
+            resolve_inputs([str(bad)])
+        bad.unlink()
+
+
+def test_resolve_language_is_one_rule_for_every_reader():
+    from pipeline.readers.common import resolve_language
+
+    assert resolve_language("Go", "m.py") == ("go", None)                     # explicit lang decides
+    assert resolve_language("cobol", "m.go") == (None, "unknown_language:cobol")
+    assert resolve_language(None, "m.go") == ("go", None)
+    assert resolve_language("", "M.GO") == ("go", None)                     # blank = absent
+    assert resolve_language(None, "m.py", default="java") == ("java", None)  # data/<lang>/ before the extension
+    assert resolve_language(None, "notes.TXT") == (None, "unknown_language:.txt")
+    assert resolve_language(None, "Makefile") == (None, "no_language")
+    assert resolve_language(None, None) == (None, "no_language")
+    assert resolve_language("\udcff", "m.go") == (None, "unknown_language:\\xff")
+
+
+def test_jsonl_explicit_unknown_lang_is_rejected_and_every_reject_names_file_and_line(tmp_path):
+    src = tmp_path / "in.jsonl"
+    lines = [
+        {"content": "package main\nfunc main() {}\n", "path": "m.go", "lang": "cobol"},   # 1: explicit lang decides
+        {"path": "nocontent.py", "id": "n1"},                                            # 2
+        {"content": "x = 1\n", "path": "notes.txt"},                                     # 3
+        {"content": "x = 1\n", "path": "Makefile"},                                      # 4
+        {"content": "x = 1\n", "path": "ok.py"},                                         # 5
+        {"content": "x = 1\n", "path": "bad\udcff.py"},                                 # 6: lone surrogates
+        {"content": "x = 2\n", "path": "r.py", "repo": "org/\ud800"},                   # 7
+        {"content": "x = 3\n", "path": "i.py", "id": "\ud800"},                          # 8
+        {"content": "x = 4\n", "path": "l.py", "licenses": ["MIT", "\udcff"]},           # 9
+        {"content": "x = 5\n", "path": "w.py", "repo": 7},                               # 10
+    ]
+    src.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    with BeamTestPipeline() as p:
+        read = p | ReadInputs(resolve_inputs([str(src)]))
+        assert_that(read["records"] | "Rec" >> beam.Map(lambda r: (r["path"], r["lang"])),
+                    equal_to([("ok.py", "python")]), label="records")
+        assert_that(read["rejected"] | "Rej" >> beam.Map(lambda r: (r["path"], r["id"], r["reason"])), equal_to([
+            (f"{src}:1", None, "unknown_language:cobol"),
+            (f"{src}:2", "n1", "missing_field:content"),
+            (f"{src}:3", None, "unknown_language:.txt"),
+            (f"{src}:4", None, "no_language"),
+            (f"{src}:6", None, "invalid_utf8:path"),
+            (f"{src}:7", None, "invalid_utf8:repo"),
+            (f"{src}:8", None, "invalid_utf8:id"),
+            (f"{src}:9", None, "invalid_utf8:licenses"),
+            (f"{src}:10", None, "invalid_field:repo"),
+        ]), label="rejects")
+
+
+def test_parquet_with_contract_columns_and_no_lang_uses_the_extension(tmp_path):
+    table = pa.table({
+        "id": ["a", "b", "c", "d"],
+        "path": ["p/m.py", "q/Main.java", "README", "notes.txt"],
+        "repo": ["org/r"] * 4,
+        "content": ["x = 1\n", "class Main {}\n", "hello\n", "hi\n"],
+        "licenses": [["MIT"], [], [], []],
+    })
+    pq.write_table(table, tmp_path / "plain.parquet")
+    with BeamTestPipeline() as p:
+        read = p | ReadInputs(resolve_inputs([str(tmp_path / "plain.parquet")]))
+        assert_that(read["records"] | "Rec" >> beam.Map(lambda r: (r["id"], r["lang"], r["repo"], r["path"])),
+                    equal_to([("a", "python", "org/r", "p/m.py"), ("b", "java", "org/r", "q/Main.java")]),
+                    label="records")
+        assert_that(read["rejected"] | "Rej" >> beam.Map(lambda r: (r["id"], r["path"], r["reason"])),
+                    equal_to([("c", "README", "no_language"), ("d", "notes.txt", "unknown_language:.txt")]),
+                    label="rejects")

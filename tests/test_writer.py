@@ -145,16 +145,50 @@ def test_finalize_moves_into_place_and_writes_the_manifest_last(tmp_path, stage)
 def test_overwrite_replaces_and_refusal_keeps_the_old_output(tmp_path, stage):
     out = tmp_path / "out"
     write.finalize(stage("a"), str(out), {}, {}, {}, overwrite=False)
-    (out / "stale.txt").write_text("old")
+    stale = out / "files" / "part-00007-of-00009.parquet"   # a shard of an older run: the pipeline's own
+    stale.write_bytes(b"old")
+    (out / "report.html").write_text("old report")
     with pytest.raises(UserError, match="--overwrite"):
         write.check_output(str(out), overwrite=False)
+    write.check_output(str(out), overwrite=True)     # only the pipeline's own entries: may be replaced
     staging = stage("b")
     with pytest.raises(UserError, match="--overwrite"):
         write.finalize(staging, str(out), {}, {}, {}, overwrite=False)
-    assert (out / "stale.txt").exists() and (out / MANIFEST_NAME).exists()
+    assert stale.exists() and (out / MANIFEST_NAME).exists()
     write.finalize(staging, str(out), {"second": True}, {}, {}, overwrite=True)
-    assert not (out / "stale.txt").exists()
+    assert not stale.exists() and not (out / "report.html").exists()
     assert read_manifest(str(out)).options == {"second": True}
+
+
+def test_overwrite_never_deletes_foreign_entries(tmp_path, stage):
+    """check_output and finalize both refuse, naming the entries, and nothing is removed."""
+    from pipeline.report import REPORT_NAME
+
+    assert write.REPORT_NAME == REPORT_NAME
+    out = tmp_path / "out"
+    write.finalize(stage("a"), str(out), {}, {}, {}, overwrite=False)
+    (out / "notes.txt").write_text("precious")
+    (out / "files" / "mine.csv").write_text("precious too")
+    (out / "src").mkdir()
+    assert write.foreign_entries(str(out)) == ["files/mine.csv", "notes.txt", "src/"]
+    with pytest.raises(UserError, match=r"would delete files/mine.csv, notes.txt, src/ in "):
+        write.check_output(str(out), overwrite=True)
+    staging = stage("b")
+    with pytest.raises(UserError, match="notes.txt"):      # appeared while the job ran
+        write.finalize(staging, str(out), {}, {}, {}, overwrite=True)
+    assert (out / "notes.txt").read_text() == "precious" and (out / MANIFEST_NAME).exists()
+    assert write.foreign_entries(str(tmp_path / "absent")) == []
+
+
+def test_output_overlapping_an_input_is_refused_even_without_overwrite(tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    for out, relation in ((src, "is"), (tmp_path, "contains"), (src / "sub" / "out", "is inside")):
+        for overwrite in (False, True):
+            with pytest.raises(UserError, match=f"the output folder .* {relation} the input .*src; choose"):
+                write.check_output(str(out), overwrite, [str(src)])
+    write.check_output(str(tmp_path / "elsewhere"), True, [str(src)])
+    write.check_output(str(tmp_path / "srcfoo"), True, [str(src)])    # a sibling sharing a prefix is fine
 
 
 def test_a_failure_while_moving_leaves_no_manifest(tmp_path, monkeypatch, stage):

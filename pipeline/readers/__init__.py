@@ -7,7 +7,9 @@ What a pattern is decides the reader (`resolve_inputs`):
     a single source file (extension known to a language spec)       -> source tree of one file
     no --input at all                                               -> this interpreter's stdlib
 Patterns may be globs, repeated or comma-separated; local paths use the OS, other schemes
-(gs://, s3://, ...) go through Beam FileSystems. A pattern matching nothing is a UserError.
+(gs://, s3://, ...) go through Beam FileSystems. A pattern matching nothing is a UserError, and
+so is a Parquet or JSONL file whose name is not valid UTF-8 (it could not be named in a record
+or reject row); inside a source tree such a name is an `undecodable_path` reject instead.
 """
 from __future__ import annotations
 
@@ -22,13 +24,14 @@ from apache_beam.io.filesystems import FileSystems
 from ..errors import UserError
 from ..filtering import REJECTED_TAG
 from ..languages import all_specs, language_for_path
+from .common import is_utf8, printable
 from .jsonl import ReadJsonlFile, is_jsonl
 from .parquet import ParquetPart, ReadParquetPart, dir_language, plan_parquet
 from .tree import DEFAULT_MAX_READ_BYTES, ReadTreeFile, TreeSource, list_tree, stdlib_source, tree_source
 
 __all__ = [
     "InputPlan", "ReadInputs", "resolve_inputs", "split_patterns", "languages_in_plan", "ParquetPart", "TreeSource",
-    "stdlib_source", "tree_source", "DEFAULT_MAX_READ_BYTES",
+    "stdlib_source", "tree_source", "DEFAULT_MAX_READ_BYTES", "local_input_paths",
 ]
 
 _GLOB_CHARS = set("*?[")
@@ -45,7 +48,7 @@ class InputPlan:
             "parquet_files": len({p.path for p in self.parquet}),
             "parquet_row_groups": len(self.parquet),
             "jsonl_files": len(self.jsonl),
-            "trees": [t.root for t in self.trees],
+            "trees": [printable(t.root) for t in self.trees],
         }
 
 
@@ -132,7 +135,13 @@ def resolve_inputs(
                     "language; pass The Stack's folder, Parquet or JSONL files, or a source tree"
                 )
     for folder, names in sorted(loose.items()):
-        trees.append(TreeSource(root=folder, repo=os.path.basename(folder), files=tuple(sorted(set(names)))))
+        trees.append(TreeSource(root=folder, repo=printable(os.path.basename(folder)), files=tuple(sorted(set(names)))))
+    for path in (*parquet, *jsonl):
+        if not is_utf8(path):
+            raise UserError(
+                f"--input file {printable(path)} has a name that is not valid UTF-8; rename it (e.g. with convmv) "
+                "or leave it out of --input"
+            )
     plan = InputPlan(
         parquet=tuple(plan_parquet(sorted(set(parquet)), languages)),
         jsonl=tuple(sorted(set(jsonl))),
@@ -150,6 +159,23 @@ def resolve_inputs(
             "of a registered language); check --input"
         )
     return plan
+
+
+def local_input_paths(patterns: Iterable[str] | None) -> list[str]:
+    """Real paths of every local file or folder the --input patterns match (the stdlib without any).
+
+    Cheap (globbing only, no reading): `run` uses it before anything else to refuse an output
+    folder that equals, contains or lies inside an input. Remote patterns are skipped.
+    """
+    patterns = list(patterns or ())
+    if not patterns:
+        return [stdlib_source().root]
+    found = []
+    for pattern in patterns:
+        if _is_remote(pattern):
+            continue
+        found.extend(os.path.realpath(path) for path in _match(pattern))
+    return sorted(set(found))
 
 
 def languages_in_plan(plan: InputPlan, languages: tuple[str, ...] | None) -> tuple[str, ...]:

@@ -10,12 +10,19 @@ Contract of a *file record* leaving a reader (see pipeline/records.py):
     size      len(content.encode("utf-8"))
     stars     int or None
 Anything that cannot become such a record becomes a `rejected` row with stage "read".
+
+Every str a reader puts into a record or a reject row (id, repo, path, licenses, reason) must be
+encodable as UTF-8: Python hands undecodable file names over as lone surrogates (PEP 383) and
+JSON may spell them as `\\udcxx` escapes, and Beam's coders and Arrow refuse such strings. Use
+`is_utf8` to detect them and `printable` to turn one into a storable string.
 """
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from typing import Any, Iterable
 
+from ..languages import canonical_key, language_for_path
 from ..records import reject_row
 
 READ_STAGE = "read"
@@ -43,6 +50,64 @@ def decode_strict(data: bytes) -> tuple[str | None, str | None]:
         return data.decode("utf-8", errors="strict"), None
     except UnicodeDecodeError:
         return None, "invalid_utf8"
+
+
+def is_utf8(text: str) -> bool:
+    """True when `text` can be encoded as UTF-8 (holds no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """`text` with every lone surrogate spelled out as a backslash escape; valid UTF-8 always.
+
+    A file name that is not valid UTF-8 (surrogate-escaped by the OS layer) shows its raw bytes,
+    e.g. 'bad\\xff.py'; other lone surrogates (from JSON escapes) show as '\\udcxx'. Valid text
+    is returned unchanged.
+    """
+    if is_utf8(text):
+        return text
+    raw = text.encode("utf-8", errors="surrogateescape") if _only_escapes(text) else None
+    if raw is not None:
+        return raw.decode("utf-8", errors="backslashreplace")
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
+def _only_escapes(text: str) -> bool:
+    """True when every lone surrogate of `text` is a surrogateescape byte (U+DC80..U+DCFF)."""
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
+
+
+def resolve_language(given: Any, path: Any, default: str | None = None) -> tuple[str | None, str | None]:
+    """The canonical language of a record: (key, None), or (None, reason) when it has none.
+
+    Shared by the JSONL and Parquet readers. Order:
+      1. an explicit `given` value (a canonical key or The Stack's name) decides; an unknown one is
+         `unknown_language:<given>` and the extension is NOT consulted;
+      2. else `default` (the Parquet reader's data/<lang>/ folder), when not None;
+      3. else the extension of `path` through the language registry; an extension no spec claims is
+         `unknown_language:<.ext>` (lower-cased, with its dot);
+      4. no value, no default and no extension (or no path): `no_language`.
+    Empty or blank `given` values count as absent. Reasons are always valid UTF-8.
+    """
+    if given is not None and str(given).strip():
+        key = canonical_key(str(given))
+        if key is None:
+            return None, f"unknown_language:{printable(str(given).strip())}"
+        return key, None
+    if default is not None:
+        return default, None
+    if isinstance(path, str) and path:
+        key = language_for_path(path)
+        if key is not None:
+            return key, None
+        ext = posixpath.splitext(path.replace("\\", "/"))[1].lower()
+        if ext:
+            return None, f"unknown_language:{printable(ext)}"
+    return None, "no_language"
 
 
 def text_problem(content: str) -> str | None:

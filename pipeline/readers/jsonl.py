@@ -1,10 +1,20 @@
 """JSON Lines: one object per line with at least `content` and `path`.
 
 Optional keys: `id` (else the git blob sha1 of content), `lang` (a canonical key or The Stack's
-name; else from the path's extension), `repo`, `licenses` (list or a single string), `stars`.
+name), `repo`, `licenses` (list or a single string), `stars`. The language is
+`common.resolve_language`: an explicit `lang` decides (an unknown value is rejected as
+`unknown_language:<lang>` even when the extension is known); without one, the path's extension
+(`unknown_language:<.ext>` or `no_language` when that fails).
 Files are opened through Beam FileSystems (`.gz` / `.bz2` are decompressed by extension); one
 element per file. Every line that cannot become a record is a counted `read` reject whose path
-is `<file>:<line number>`: invalid JSON, invalid UTF-8, a missing field, an unknown language.
+is always `<file>:<line number>` (1-based, blank lines counted), so it can be found in the input:
+invalid JSON (`invalid_json`), invalid UTF-8 in the line (`invalid_utf8`), not an object
+(`not_a_json_object`), a missing or non-string field (`missing_field:content`,
+`missing_field:path`), a string field holding a lone surrogate escape (`invalid_utf8` for
+content, `invalid_utf8:<field>` for id, path, repo, licenses), a field of the wrong type
+(`invalid_field:repo`, `invalid_field:licenses`), NUL in content (`binary`), an unknown language.
+The reject's `id` is the line's `id` when it is a valid string, and its `lang` the resolved
+language when there is one.
 """
 from __future__ import annotations
 
@@ -15,8 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from ..filtering import REJECTED_TAG
-from ..languages import canonical_key, language_for_path
-from .common import make_record, read_reject, text_problem
+from .common import is_utf8, make_record, read_reject, resolve_language, text_problem
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.bz2", ".ndjson", ".ndjson.gz", ".json", ".json.gz")
 
@@ -26,36 +35,51 @@ def is_jsonl(path: str) -> bool:
 
 
 def record_from_object(obj, where: str, languages: tuple[str, ...] | None):
-    """(record, None), (None, reject row) or (None, None) when the language is not selected."""
+    """(record, None), (None, reject row) or (None, None) when the language is not selected.
+
+    `where` (`<file>:<line>`) is the path of every reject row, never the object's own `path`.
+    """
+    def reject(reason: str, lang: str | None = None, ident: str | None = None):
+        return None, read_reject(id=ident, lang=lang, path=where, reason=reason)
+
     if not isinstance(obj, dict):
-        return None, read_reject(id=None, lang=None, path=where, reason="not_a_json_object")
+        return reject("not_a_json_object")
+    ident = obj.get("id")
+    if isinstance(ident, str) and not is_utf8(ident):
+        return reject("invalid_utf8:id")
+    ident = ident if isinstance(ident, str) and ident else None
     content, path = obj.get("content"), obj.get("path")
-    given = obj.get("lang")
-    lang = (canonical_key(str(given)) if given else None) or (language_for_path(path) if isinstance(path, str) else None)
-    ident = obj.get("id") if isinstance(obj.get("id"), str) else None
     if not isinstance(content, str):
-        return None, read_reject(id=ident, lang=lang, path=path if isinstance(path, str) else where, reason="missing_field:content")
+        return reject("missing_field:content", ident=ident)
     if not isinstance(path, str) or not path:
-        return None, read_reject(id=ident, lang=lang, path=where, reason="missing_field:path")
-    if lang is None:
-        return None, read_reject(id=ident, lang=None, path=path, reason=f"unknown_language:{given or path}")
+        return reject("missing_field:path", ident=ident)
+    if not is_utf8(path):
+        return reject("invalid_utf8:path", ident=ident)
+    lang, reason = resolve_language(obj.get("lang"), path)
+    if reason is not None:
+        return reject(reason, ident=ident)
     if languages is not None and lang not in languages:
         return None, None
-    problem = text_problem(content)
-    if problem is None:
-        try:
-            content.encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates from \ud800-style escapes
-            problem = "invalid_utf8"
-    if problem is not None:
-        return None, read_reject(id=ident, lang=lang, path=path, reason=problem)
+    repo = obj.get("repo")
+    if repo is not None and not isinstance(repo, str):
+        return reject("invalid_field:repo", lang, ident)
+    if repo is not None and not is_utf8(repo):
+        return reject("invalid_utf8:repo", lang, ident)
     licenses = obj.get("licenses")
     if isinstance(licenses, str):
         licenses = [licenses]
+    if licenses is not None and not isinstance(licenses, list):
+        return reject("invalid_field:licenses", lang, ident)
+    if licenses and not all(is_utf8(x) for x in licenses if isinstance(x, str)):
+        return reject("invalid_utf8:licenses", lang, ident)
+    problem = text_problem(content)
+    if problem is None and not is_utf8(content):  # lone surrogates from \ud800-style escapes
+        problem = "invalid_utf8"
+    if problem is not None:
+        return reject(problem, lang, ident)
     stars = obj.get("stars")
     record = make_record(
-        id=ident, lang=lang, repo=obj.get("repo"), path=path,
-        licenses=licenses if isinstance(licenses, list) else None,
+        id=ident, lang=lang, repo=repo, path=path, licenses=licenses,
         content=content, stars=stars if isinstance(stars, int) and not isinstance(stars, bool) else None,
     )
     return record, None

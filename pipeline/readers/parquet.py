@@ -6,15 +6,22 @@ job then reads the parts in parallel. Only the columns the contract needs are re
 
     contract   The Stack column (fallback: the contract name)
     id         hexsha                  (else the git blob sha1 of content)
-    lang       lang                    (else the data/<lang> directory name)
+    lang       lang                    (else the data/<lang> directory name, else the path's extension)
     repo       max_stars_repo_name     (repo)
     path       max_stars_repo_path     (path)
     licenses   max_stars_repo_licenses (licenses)
     stars      max_stars_count         (stars)
     content    content                 required: a file without it is a UserError
 
+The language is `common.resolve_language`, the same rule as the JSONL reader: a non-empty `lang`
+value decides (an unknown one is the reject `unknown_language:<lang>`); without one (no column or
+a null), the data/<lang>/ folder; else the extension of `path` (`unknown_language:<.ext>`, or
+`no_language` without a path or extension). So a plain table with the contract's columns and no
+`lang` works.
+
 A footer that cannot be read is a UserError naming the file; a row group that fails to decode
-mid-job becomes one counted `read` reject naming the file and row group (the job goes on).
+mid-job (including a string column holding invalid UTF-8) becomes one counted `read` reject
+naming the file and row group (the job goes on).
 """
 from __future__ import annotations
 
@@ -33,7 +40,7 @@ from apache_beam.metrics import Metrics
 from ..errors import UserError
 from ..filtering import REJECTED_TAG
 from ..languages import canonical_key
-from .common import decode_strict, make_record, read_reject
+from .common import decode_strict, make_record, read_reject, resolve_language
 
 # contract key -> candidate column names, first present wins
 COLUMN_CANDIDATES: dict[str, tuple[str, ...]] = {
@@ -129,7 +136,7 @@ class ReadParquetPart(beam.DoFn):
                 )
                 for batch in batches:
                     yield from self._rows(part, keys, batch)
-        except (OSError, pa.ArrowException) as exc:
+        except (OSError, pa.ArrowException, UnicodeDecodeError) as exc:
             self._rejected.inc()
             yield beam.pvalue.TaggedOutput(
                 REJECTED_TAG,
@@ -149,19 +156,16 @@ class ReadParquetPart(beam.DoFn):
         raw_contents = content.to_pylist()
         for i, raw in enumerate(raw_contents):
             row = {key: vals[i] for key, vals in values.items()}
-            given_lang = row.get("lang")
-            # An explicit `lang` value decides (an unknown one is a reject); else data/<lang>/.
-            lang = canonical_key(given_lang) if given_lang else part.dir_lang
+            # An explicit `lang` value decides (an unknown one is a reject); else data/<lang>/; else
+            # the path's extension.
+            lang, reason = resolve_language(row.get("lang"), row.get("path"), part.dir_lang)
             if self._languages is not None and lang is not None and lang not in self._languages:
                 self._unselected.inc()
                 continue
-            reason = None
             text = None
             if raw is None:
                 reason = "missing_content"
-            elif lang is None:
-                reason = f"unknown_language:{given_lang}"
-            else:
+            elif reason is None:
                 text, reason = decode_strict(raw)
             if reason is not None:
                 self._rejected.inc()

@@ -7,7 +7,11 @@ path relative to the tree, with forward slashes.
 
 Contract: a file that cannot be opened (permissions, broken symlink, vanished) or is larger
 than `max_read_bytes` becomes a counted `read` reject, never an exception. Files are decoded as
-strict UTF-8; binary (NUL bytes) and invalid UTF-8 become `read` rejects too.
+strict UTF-8; binary (NUL bytes) and invalid UTF-8 become `read` rejects too. A file whose
+relative path is not valid UTF-8 (a name the OS hands over with surrogate escapes) becomes a
+counted `read` reject `undecodable_path` whose `path` shows the raw bytes as `\\xNN` escapes
+(`common.printable`); the tree's other files are read normally. `repo` is made printable the
+same way, so no record or reject row carries a string that is not valid UTF-8.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from apache_beam.metrics import Metrics
 
 from ..filtering import REJECTED_TAG
 from ..languages import language_for_path
-from .common import SKIP_DIRS, decode_strict, git_blob_sha1, make_record, read_reject
+from .common import SKIP_DIRS, decode_strict, git_blob_sha1, is_utf8, make_record, printable, read_reject
 
 DEFAULT_MAX_READ_BYTES = 64 * 1024 * 1024
 # Third-party packages installed into the interpreter are not the standard library.
@@ -40,19 +44,24 @@ class TreeSource:
 def stdlib_source(max_files: int | None = None) -> TreeSource:
     """The running interpreter's standard library (the embedded default input)."""
     root = os.path.realpath(sysconfig.get_paths()["stdlib"])
-    return TreeSource(root=root, repo=os.path.basename(root) or "stdlib", exclude_dirs=STDLIB_EXCLUDE, max_files=max_files)
+    return TreeSource(root=root, repo=printable(os.path.basename(root) or "stdlib"), exclude_dirs=STDLIB_EXCLUDE,
+                      max_files=max_files)
 
 
 def tree_source(root: str, max_files: int | None = None) -> TreeSource:
+    """The tree at folder `root`; `repo` is the folder's name, made printable (valid UTF-8)."""
     root = os.path.realpath(root)
-    return TreeSource(root=root, repo=os.path.basename(root.rstrip(os.sep)) or root, max_files=max_files)
+    return TreeSource(root=root, repo=printable(os.path.basename(root.rstrip(os.sep)) or root), max_files=max_files)
 
 
 def list_tree(source: TreeSource, languages: tuple[str, ...] | None):
-    """Yield (source, relative path, lang) for every file of a registered language.
+    """Yield (source, relative path, lang) for every file of a registered language, sorted by path.
 
-    With `max_files`, keeps the N files with the smallest sha1(relative path): a deterministic
-    sample spread over the whole tree rather than its alphabetically first folders.
+    The relative path is a `str` with `/` separators. A relative path that is not valid UTF-8 is
+    yielded as `bytes` (its raw OS bytes) instead, because such a str cannot cross a Beam coder;
+    `ReadTreeFile` turns it into an `undecodable_path` reject. With `max_files`, keeps the N files
+    with the smallest sha1(relative path bytes): a deterministic sample spread over the whole tree
+    rather than its alphabetically first folders.
     """
     if source.files is not None:
         rels = list(source.files)
@@ -68,12 +77,12 @@ def list_tree(source: TreeSource, languages: tuple[str, ...] | None):
         lang = language_for_path(rel)
         if lang is None or (languages is not None and lang not in languages):
             continue
-        chosen.append((rel, lang))
+        chosen.append((os.fsencode(rel), rel, lang))
     if source.max_files is not None:
-        chosen.sort(key=lambda item: hashlib.sha1(item[0].encode("utf-8")).hexdigest())
+        chosen.sort(key=lambda item: hashlib.sha1(item[0]).hexdigest())
         chosen = chosen[: source.max_files]
-    for rel, lang in sorted(chosen):
-        yield source, rel, lang
+    for raw, rel, lang in sorted(chosen):
+        yield source, (rel if is_utf8(rel) else raw), lang
 
 
 class ReadTreeFile(beam.DoFn):
@@ -88,6 +97,14 @@ class ReadTreeFile(beam.DoFn):
 
     def process(self, element):
         source, rel, lang = element
+        if isinstance(rel, bytes):  # see list_tree: a name that is not valid UTF-8
+            self._rejected.inc()
+            yield beam.pvalue.TaggedOutput(
+                REJECTED_TAG,
+                read_reject(id=None, lang=lang, path=rel.decode("utf-8", errors="backslashreplace"),
+                            reason="undecodable_path"),
+            )
+            return
         full = os.path.join(source.root, *rel.split("/"))
         try:
             with open(full, "rb") as fh:
