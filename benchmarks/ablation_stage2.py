@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -83,6 +84,8 @@ def main() -> int:
     for i in [int(x) for x in args.rows.split(",")]:
         name, hn, column = ROWS[i]
         t0 = time.time()
+        # the row's run folder belongs to this script: a re-run replaces it (train() refuses a used folder)
+        shutil.rmtree(out / f"row{i}", ignore_errors=True)
         cfg = ContrastiveConfig(data=args.data, init=args.init, out=str(out / f"row{i}"), batch_size=args.batch_size, lr=args.lr,
                                 warmup=args.warmup, max_steps=args.steps, code_column=column, hard_negatives=hn,
                                 code_max_len=args.code_max_len, progress=False, log_every=5)

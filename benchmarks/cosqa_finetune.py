@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import asdict, replace
@@ -77,6 +78,8 @@ def main() -> int:
     if not args.reuse_zero_shot:
         results["zero_shot"] = cosqa(DenseRetriever(args.init, doc_max_len=args.eval_code_max_len, progress=True), args.cosqa)
         zs_file.write_text(json.dumps(results["zero_shot"], indent=2))
+    # OUT/run belongs to this script: a re-run replaces it (train() refuses a used folder)
+    shutil.rmtree(out / "run", ignore_errors=True)
     cfg = replace(cfg, data=args.data, init=args.init, out=str(out / "run"))
     summary = train(cfg)
     if args.threads:

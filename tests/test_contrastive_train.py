@@ -141,3 +141,35 @@ def test_cli_name_queries(tmp_path):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["name_queries"] == 0.5 and cfg["name_query_docs"] is True and 0 < cfg["name_query_rows"] < 32
     assert json.loads((out / "summary.json").read_text())["name_query_rows"] == cfg["name_query_rows"]
+
+
+def test_cli_run_folder_report_rerun_and_resume_settings(tmp_path, capsys):
+    from trainer.__main__ import main
+    from trainer.metrics import read_metrics
+
+    data = write_pairs(synthetic_rows(32), tmp_path / "pairs")
+    model = tiny_model_dir(tmp_path / "init")
+    out = tmp_path / "run"
+    base = ["contrastive", "--data", str(data), "--init", str(model), "--out", str(out), "--warmup", "1",
+            "--text-max-len", "16", "--no-progress", "--no-export"]
+    # stopped by its time budget after step 1: the report is written all the same
+    assert main(base + ["--max-steps", "3", "--batch-size", "4", "--code-max-len", "32", "--save-every", "1",
+                        "--max-minutes", "1e-9"]) == 0
+    assert "loss" in (out / "report.html").read_text() and (out / "loss.png").exists()
+    metrics = (out / "metrics.jsonl").read_text()
+    capsys.readouterr()
+    # the same command again, without --resume: refused, the run untouched (no step 1,1 in metrics, no new latest)
+    assert main(base + ["--max-steps", "1", "--batch-size", "2"]) == 2
+    assert "is not empty; pass --resume" in capsys.readouterr().err
+    assert (out / "metrics.jsonl").read_text() == metrics
+    assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000001"
+    # resuming with another batch, code length or code column: refused, naming each
+    assert main(base + ["--max-steps", "3", "--batch-size", "2", "--code-max-len", "64", "--code-column", "code", "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    for part in ("--code-max-len saved 32, now 64", "global batch (--batch-size x ranks) saved 4, now 2",
+                 '--code-column saved "code_hard", now "code"'):
+        assert part in err, err
+    assert (out / "metrics.jsonl").read_text() == metrics
+    # more steps, no time budget, other logging: allowed
+    assert main(base + ["--max-steps", "2", "--batch-size", "4", "--code-max-len", "32", "--log-every", "2", "--resume"]) == 0
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == [1, 2]

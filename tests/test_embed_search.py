@@ -55,3 +55,26 @@ def test_bad_inputs(setup, capsys):
     assert "no column 'content'" in capsys.readouterr().err
     assert main(["search", "--index", str(tmp / "missing.parquet"), "query"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_embed_refuses_an_existing_output_unless_overwrite(setup, capsys):
+    tmp, data, rows = setup
+    index = tmp / "again.parquet"
+    index.write_text("not an index yet, but mine")
+    args = ["embed", "--model", str(tmp / "m"), "--data", str(data), "--split", "test", "--out", str(index), "--no-progress"]
+    assert main(args) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert index.read_text() == "not an index yet, but mine"
+    assert main(args + ["--overwrite"]) == 0
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(index).num_rows == sum(r["split"] == "test" for r in rows)
+
+
+def test_search_top_k_must_be_positive(setup, capsys):
+    tmp, _, _ = setup
+    for k in ("0", "-1"):
+        with pytest.raises(SystemExit) as exc:
+            main(["search", "--index", str(tmp / "vec.parquet"), "--top-k", k, "json"])
+        assert exc.value.code == 2
+        assert "--top-k: must be a positive integer" in capsys.readouterr().err

@@ -241,3 +241,29 @@ def test_single_rank_runs_zero1_and_zero2_as_stage0_but_keeps_stage3_and_offload
     assert ds_config_for(offload, 4, 1, rt)["zero_optimization"]["stage"] == 2
     two_ranks = dataclasses.replace(rt, world_size=2)  # with data-parallel ranks the configured stage runs
     assert ds_config_for("zero1", 4, 1, two_ranks)["zero_optimization"]["stage"] == 1
+
+
+def test_run_writes_report_and_resume_keeps_its_settings(corpus, tmp_path, capsys):
+    from trainer.__main__ import main
+
+    out = tmp_path / "run"
+    assert main(_args(corpus, out, "--max-steps", "2", "--save-every", "1")) == 0
+    page = (out / "report.html").read_text()
+    assert "loss" in page and 'src="loss.png"' in page and (out / "loss.png").exists()
+    # a second run in the same folder without --resume is refused and changes nothing
+    metrics = (out / "metrics.jsonl").read_text()
+    assert main(_args(corpus, out, "--max-steps", "1")) == 2
+    assert "is not empty; pass --resume" in capsys.readouterr().err
+    # a resume that changes the data order, the model or the optimisation is refused, naming each setting
+    assert main(_args(corpus, out, "--max-steps", "3", "--resume", "--seq-len", "64", "--batch-size", "3", "--lr", "2e-3",
+                      "--size", "small")) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    for part in ("--seq-len saved 96, now 64", "global batch (--batch-size x --grad-accum x ranks) saved 2, now 3",
+                 "--lr saved 0.001, now 0.002", '--size saved "tiny", now "small"'):
+        assert part in err, err
+    assert (out / "metrics.jsonl").read_text() == metrics
+    # length, logging and checkpointing may change; the same global batch split as batch 1 x 2 accumulation too
+    assert main(_args(corpus, out, "--max-steps", "3", "--resume", "--log-every", "3", "--save-every", "5",
+                      "--batch-size", "1", "--grad-accum", "2")) == 0
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == [1, 2, 3]
+    assert "steps 1 to 3" in (out / "report.html").read_text()

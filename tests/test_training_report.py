@@ -58,3 +58,17 @@ def test_cli_without_metrics_is_one_clear_sentence(tmp_path: Path):
     proc = subprocess.run([sys.executable, "-m", "trainer.report", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "has no metrics.jsonl" in proc.stderr
+
+
+def test_report_problems_at_the_end_of_a_run_are_a_warning(tmp_path: Path, capsys):
+    from trainer.report import report_at_end_of_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.safetensors").write_text("trained weights")
+    assert report_at_end_of_run(str(run)) is None  # no metrics.jsonl: nothing raised
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning:") and "python -m trainer.report" in err[0]
+    assert (run / "model.safetensors").read_text() == "trained weights"
+    _write_run(run, steps=5)
+    assert Path(report_at_end_of_run(str(run))).name == "report.html"

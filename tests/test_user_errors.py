@@ -167,3 +167,42 @@ def test_trainer_data_glob_matches_nothing(tmp_path: Path):
                  "--out", str(tmp_path / "tok")])
     assert_one_sentence(proc)
     assert "parquet" in proc.stderr.lower() or "no " in proc.stderr.lower()
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["search", "--index", "vec.parquet", "--top-k", "-1", "json"], "--top-k"),
+    (["search", "--index", "vec.parquet", "--top-k", "0", "json"], "--top-k"),
+    (["embed", "--model", "m", "--data", "d", "--out", "v.parquet", "--batch-size", "0"], "--batch-size"),
+    (["evaluate", "--bm25", "--pairs", "p", "--max-queries", "0"], "--max-queries"),
+    (["contrastive", "--data", "d", "--init", "m", "--out", "o", "--code-max-len", "-5"], "--code-max-len"),
+    (["pretrain", "--data", "d", "--tokenizer", "t", "--out", "o", "--max-steps", "0"], "--max-steps"),
+    (["pretrain", "--data", "d", "--tokenizer", "t", "--out", "o", "--warmup-steps", "-1"], "--warmup-steps"),
+])
+def test_meaningless_integer_flags_are_refused(argv, fragment, tmp_path: Path):
+    proc = subprocess.run([sys.executable, "-m", "trainer", *argv], capture_output=True, text=True, cwd=tmp_path,
+                          env=dict(ENV, PYTHONPATH=str(REPO)), timeout=120)
+    assert proc.returncode == 2
+    assert_one_sentence(proc, fragment, "--help")
+    assert not proc.stdout.strip()  # nothing was searched or printed
+
+
+def test_contrastive_refuses_a_non_empty_output_folder(tmp_path: Path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text('{"step": 1, "loss": 1.0}\n')
+    proc = _run(["trainer", "contrastive", "--data", str(tmp_path / "pairs"), "--init", "minilm", "--out", str(out),
+                 "--max-steps", "1", "--batch-size", "2", "--no-progress"])
+    assert_one_sentence(proc, "not empty", "--resume", "choose a new --out")
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.jsonl"]
+
+
+def test_pretrain_resume_with_other_settings_names_each_difference(corpus, tmp_path: Path):
+    out = tmp_path / "run"
+    proc = _pretrain(corpus, out, "--save-every", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    before = (out / "metrics.jsonl").read_text()
+    proc = _run(["trainer", "pretrain", "--data", str(corpus["data"]), "--tokenizer", str(corpus["tok"]), "--seq-len", "64",
+                 "--batch-size", "3", "--max-steps", "2", "--no-progress", "--out", str(out), "--resume"])
+    assert_one_sentence(proc, "--seq-len saved 32, now 64", "global batch", "saved 2, now 3", str(out))
+    assert (out / "metrics.jsonl").read_text() == before
+    assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000001"

@@ -8,6 +8,7 @@ import argparse
 import importlib
 import sys
 
+from trainer.cli import Parser
 from trainer.errors import UserError
 
 COMMANDS = {
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     name = argv[0]
     module = importlib.import_module(COMMANDS[name][0])
-    cmd_parser = argparse.ArgumentParser(prog=f"python -m trainer {name}", description=COMMANDS[name][1])
+    cmd_parser = Parser(prog=f"python -m trainer {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(argv[1:])
     try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from trainer.cli import non_negative_int, positive_int
 from trainer.contrastive import ContrastiveConfig, train
 
 
@@ -23,13 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name-query-docs", action=argparse.BooleanOptionalAction, default=d.name_query_docs,
                    help="for the name-query rows, put the function's docstring (as a doc comment) before the code, as code-search "
                         "indexes hold snippets; summary rows never get it")
-    p.add_argument("--text-max-len", type=int, default=d.text_max_len)
-    p.add_argument("--code-max-len", type=int, default=d.code_max_len)
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="pairs per rank per step (negatives: 2N-2 over all ranks)")
-    p.add_argument("--max-steps", type=int, default=d.max_steps)
+    p.add_argument("--text-max-len", type=positive_int, default=d.text_max_len)
+    p.add_argument("--code-max-len", type=positive_int, default=d.code_max_len)
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="pairs per rank per step (negatives: 2N-2 over all ranks)")
+    p.add_argument("--max-steps", type=positive_int, default=d.max_steps)
     p.add_argument("--max-minutes", type=float, default=d.max_minutes, help="stop after this wall time (0 = no limit); the schedule still spans --max-steps")
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (paper: 5e-6)")
-    p.add_argument("--warmup", type=int, default=d.warmup, help="warmup steps (paper: 500)")
+    p.add_argument("--warmup", type=non_negative_int, default=d.warmup, help="warmup steps (paper: 500)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--temperature", type=float, default=d.temperature)
     p.add_argument("--hard-negatives", action=argparse.BooleanOptionalAction, default=d.hard_negatives,
@@ -43,18 +44,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(CLIP's symmetric loss: texts never repel texts)")
     p.add_argument("--hn-form", choices=["paper", "robinson"], default=d.hn_form)
     p.add_argument("--beta", type=float, default=d.beta, help="concentration of Robinson's form (weights ~ exp(beta s / tau))")
-    p.add_argument("--length-buckets", type=int, default=d.length_buckets,
+    p.add_argument("--length-buckets", type=positive_int, default=d.length_buckets,
                    help="direct path: sort each side of a batch by length and encode it as this many groups, each padded "
                         "only to its own longest row (same loss, less padding; 1 = one group)")
-    p.add_argument("--grad-cache-chunk", type=int, default=d.grad_cache_chunk, help="GradCache chunk size (0 = direct, no caching)")
-    p.add_argument("--matryoshka-dims", type=lambda s: [int(x) for x in s.split(",") if x], default=d.matryoshka_dims,
+    p.add_argument("--grad-cache-chunk", type=non_negative_int, default=d.grad_cache_chunk, help="GradCache chunk size (0 = direct, no caching)")
+    p.add_argument("--matryoshka-dims", type=lambda s: [positive_int(x) for x in s.split(",") if x], default=d.matryoshka_dims,
                    help="comma-separated nested embedding sizes, e.g. 64,128,256 (the full size is always included)")
     p.add_argument("--deepspeed-config", default=d.deepspeed_config, help="a JSON file or a name in deploy/deepspeed (zero1, zero2, zero3)")
     p.add_argument("--gradient-clipping", type=float, default=d.gradient_clipping)
-    p.add_argument("--save-every", type=int, default=d.save_every, help="checkpoint every N steps (0 = only at the end when resuming is wanted: never)")
-    p.add_argument("--log-every", type=int, default=d.log_every)
+    p.add_argument("--save-every", type=non_negative_int, default=d.save_every, help="checkpoint every N steps (0 = only at the end when resuming is wanted: never)")
+    p.add_argument("--log-every", type=positive_int, default=d.log_every)
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/latest")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/latest with the run's data, model and optimisation settings (checked); "
+                        "without it --out must be new or empty")
     p.add_argument("--no-export", dest="export", action="store_false")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--local_rank", type=int, default=None, help=argparse.SUPPRESS)  # set by the deepspeed launcher

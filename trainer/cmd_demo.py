@@ -90,6 +90,9 @@ class Step:
     # Wall-clock limit: past it the step is stopped with SIGTERM as soon as done() holds (for
     # stage 1: a complete checkpoint exists; checkpoints are atomic, so stopping is safe).
     time_limit_s: float | None = None
+    # The step's own run folder: what an interrupted earlier attempt left there (no complete output) is
+    # removed before the step runs again, since the training commands refuse a non-empty --out.
+    run_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.command = [str(c) for c in self.command]
@@ -127,6 +130,9 @@ def _run_step(i: int, n: int, step: Step, env: dict[str, str], log) -> float:
     if step.done():
         log("    already done in a previous run of the demo: reusing its output")
         return 0.0
+    if step.run_dir is not None and step.run_dir.exists():
+        log(f"    removing {step.run_dir}: the unfinished output of an interrupted earlier run")
+        shutil.rmtree(step.run_dir)
     finish = now + dt.timedelta(seconds=step.estimate_s)
     log(f"    expected to take about {_fmt_duration(step.estimate_s)} (ETA {finish:%H:%M:%S} UTC)")
     start = time.monotonic()
@@ -336,7 +342,7 @@ def _demo(args: argparse.Namespace) -> int:
                  "--seq-len", args.seq_len, "--batch-size", args.batch_size, "--max-steps", steps1,
                  "--warmup-steps", max(1, steps1 // 10), "--save-every", save1, "--log-every", max(1, min(5, save1)),
                  "--out", stage1),
-             _has(stage1 / "checkpoints" / "latest"), estimate_s=s1, time_limit_s=s1),
+             _has(stage1 / "checkpoints" / "latest"), estimate_s=s1, time_limit_s=s1, run_dir=stage1),
         Step("export", "export the stage-1 checkpoint as a Hugging Face model folder",
              _py("trainer", "export", "--checkpoint", stage1, "--out", model1),
              _has(model1 / "config.json"), estimate_s=20),
@@ -346,7 +352,7 @@ def _demo(args: argparse.Namespace) -> int:
                  "--max-steps", steps2, "--warmup", max(1, steps2 // 10), "--lr", args.stage2_lr,
                  "--max-minutes", f"{s2 / 60:.2f}",
                  "--out", stage2),
-             _has(stage2 / "model" / "config.json"), estimate_s=s2 + 20),
+             _has(stage2 / "model" / "config.json"), estimate_s=s2 + 20, run_dir=stage2),
         Step("evaluate", "evaluate: held-out pair retrieval (summary -> code_hard, MRR) against BM25"
                          + (" and CoSQA" if cosqa else ""),
              _py("trainer", "evaluate", "--model", stage2 / "model", "--pairs", data / "pairs", "--split", "test",
@@ -356,12 +362,20 @@ def _demo(args: argparse.Namespace) -> int:
     for i, step in enumerate(steps_after, len(steps_before) + 1):
         timings.append((step.key, _run_step(i, n, step, env, log)))
 
-    from trainer.report import write_training_report
+    from trainer.report import report_at_end_of_run
 
+    # pretrain and contrastive write their own report.html when training ends. Stage 1 is redrawn only when
+    # the demo stopped it at a checkpoint (SIGTERM: no report, or one older than its metrics); stage 2 is
+    # redrawn to add the evaluation, which runs after it.
     reports = []
     for run_dir, ev in ((stage1, None), (stage2, eval_json)):
-        if (run_dir / "metrics.jsonl").exists():
-            reports.append(write_training_report(str(run_dir), str(ev) if ev else None))
+        metrics, page = run_dir / "metrics.jsonl", run_dir / "report.html"
+        if not metrics.exists():
+            continue
+        if ev is None and page.exists() and page.stat().st_mtime >= metrics.stat().st_mtime:
+            reports.append(str(page))
+        elif (path := report_at_end_of_run(str(run_dir), str(ev) if ev else None)) is not None:
+            reports.append(path)
 
     total = time.monotonic() - t0
     log("\n=== done in " + _fmt_duration(total))

@@ -3,6 +3,8 @@
 Output schema: id, lang, repo, path, name, start_line, end_line (null for files), vector
 (fixed_size_list<float32>[dim]); schema metadata `codesage.embed` = JSON {model, column, table, dim,
 max_len, split}. Rows are read and written in blocks of --block rows (bounded memory), order preserved.
+An existing --out is refused unless --overwrite; the file is written beside it and renamed at the end, so
+an interrupted run never leaves a half-written index under that name.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
+from trainer.cli import positive_int
 from trainer.errors import UserError
 
 LOCATION_COLUMNS = ["id", "lang", "repo", "path", "name", "start_line", "end_line"]
@@ -21,10 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", choices=["pairs", "files"], default=None, help="default: guessed from the folder's columns")
     p.add_argument("--split", default="test", help="split to embed ('all' for every split)")
     p.add_argument("--column", default=None, help="text to embed: pairs: code (default), code_hard, summary, docstring; files: content")
-    p.add_argument("--out", required=True, help="output .parquet file")
-    p.add_argument("--max-len", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--block", type=int, default=4096, help="rows read, embedded and written per block")
+    p.add_argument("--out", required=True, help="output .parquet file (must not exist yet unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--max-len", type=positive_int, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--block", type=positive_int, default=4096, help="rows read, embedded and written per block")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -38,6 +42,11 @@ def run(args) -> int:
     from trainer.encoder import encode, load_encoder
     from trainer.pairs_data import shard_files
 
+    out = Path(args.out)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; pass the path of a .parquet file")
+    if out.exists() and not args.overwrite:
+        raise UserError(f"{out} already exists; pass --overwrite to replace it or choose another --out")
     table = args.table
     if table is None:
         base = Path(args.data)
@@ -60,7 +69,6 @@ def run(args) -> int:
     meta = {"model": str(Path(model_dir).resolve()), "column": column, "table": table, "dim": dim, "max_len": args.max_len, "split": args.split}
     schema = pa.schema([pa.field(c, pa.string() if c not in ("start_line", "end_line") else pa.int32()) for c in LOCATION_COLUMNS]
                        + [pa.field("vector", pa.list_(pa.float32(), dim))], metadata={b"codesage.embed": json.dumps(meta).encode()})
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=total, desc="embed", unit="row", disable=args.no_progress)
     tmp = out.with_suffix(out.suffix + ".tmp")

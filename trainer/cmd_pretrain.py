@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from trainer.errors import UserError
+from trainer.cli import non_negative_int, positive_int
 
 
 def add_arguments(parser) -> None:
@@ -16,13 +16,13 @@ def add_arguments(parser) -> None:
     g.add_argument("--data", required=True, help="pipeline output folder (uses files/), a folder of shards or a .parquet file")
     g.add_argument("--tokenizer", required=True, help="tokenizer folder (python -m trainer tokenizer)")
     g.add_argument("--split", default="train", help="split to train on (default train)")
-    g.add_argument("--seq-len", type=int, default=1024, help="packed sequence length (default 1024)")
-    g.add_argument("--data-streams", type=int, default=0,
+    g.add_argument("--seq-len", type=positive_int, default=1024, help="packed sequence length (default 1024)")
+    g.add_argument("--data-streams", type=non_negative_int, default=0,
                    help="number of data streams S (multiple of ranks x workers; default ranks x workers). Fix it to make "
                         "the global batch independent of the number of ranks")
-    g.add_argument("--num-workers", type=int, default=0, help="dataloader worker processes per rank (default 0)")
-    g.add_argument("--unit-rows", type=int, default=512, help="rows per data unit (default 512)")
-    g.add_argument("--shuffle-buffer", type=int, default=4096, help="rows shuffled and packed together (default 4096)")
+    g.add_argument("--num-workers", type=non_negative_int, default=0, help="dataloader worker processes per rank (default 0)")
+    g.add_argument("--unit-rows", type=positive_int, default=512, help="rows per data unit (default 512)")
+    g.add_argument("--shuffle-buffer", type=positive_int, default=4096, help="rows shuffled and packed together (default 4096)")
     g = parser.add_argument_group("objective")
     g.add_argument("--mask-rate", type=float, default=0.15, help="random-masking rate (default 0.15, every chosen token -> <mask>)")
     g.add_argument("--dobf-prob", type=float, default=0.5, help="probability a document uses deobfuscation instead of random masking (default 0.5)")
@@ -34,11 +34,11 @@ def add_arguments(parser) -> None:
     g.add_argument("--dropout", type=float, default=0.1, help="dropout of a fresh model (default 0.1)")
     g.add_argument("--model-overrides", default=None, help="change preset fields of a fresh model, e.g. num_hidden_layers=4,hidden_size=256")
     g = parser.add_argument_group("optimisation")
-    g.add_argument("--max-steps", type=int, default=1000, help="optimizer steps (default 1000)")
-    g.add_argument("--batch-size", type=int, default=8, help="packed sequences per micro-batch per rank (default 8)")
-    g.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
+    g.add_argument("--max-steps", type=positive_int, default=1000, help="optimizer steps (default 1000)")
+    g.add_argument("--batch-size", type=positive_int, default=8, help="packed sequences per micro-batch per rank (default 8)")
+    g.add_argument("--grad-accum", type=positive_int, default=1, help="micro-batches per optimizer step (default 1)")
     g.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (default 3e-4)")
-    g.add_argument("--warmup-steps", type=int, default=100, help="linear warmup steps (default 100)")
+    g.add_argument("--warmup-steps", type=non_negative_int, default=100, help="linear warmup steps (default 100)")
     g.add_argument("--schedule", default="linear", choices=["linear", "cosine", "constant"], help="decay after warmup (default linear to 0)")
     g.add_argument("--min-lr-ratio", type=float, default=0.0, help="final lr as a fraction of the peak (default 0)")
     g.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
@@ -47,12 +47,13 @@ def add_arguments(parser) -> None:
     g.add_argument("--seed", type=int, default=0)
     g = parser.add_argument_group("run")
     g.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl)")
-    g.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out (starts fresh when there is none yet)")
-    g.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (default 500; always at the end)")
-    g.add_argument("--keep-checkpoints", type=int, default=2, help="complete checkpoints kept (default 2; 0 keeps all)")
-    g.add_argument("--log-every", type=int, default=10, help="log every N steps (default 10)")
+    g.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out (starts fresh when there is none yet) with the "
+                        "run's data, model and optimisation settings (checked); without it --out must be new or empty")
+    g.add_argument("--save-every", type=positive_int, default=500, help="checkpoint every N steps (default 500; always at the end)")
+    g.add_argument("--keep-checkpoints", type=non_negative_int, default=2, help="complete checkpoints kept (default 2; 0 keeps all)")
+    g.add_argument("--log-every", type=positive_int, default=10, help="log every N steps (default 10)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g.add_argument("--threads", type=int, default=0, help="torch intra-op threads per rank (default: torch's choice)")
+    g.add_argument("--threads", type=non_negative_int, default=0, help="torch intra-op threads per rank (default: torch's choice)")
     g.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)  # set by the deepspeed launcher
     g.add_argument("--throttle", type=float, default=0.0, help=argparse.SUPPRESS)
     g.add_argument("--nan-at-step", type=int, default=-1, help=argparse.SUPPRESS)
@@ -62,9 +63,6 @@ def config_from_args(args):
     from trainer.modeling import parse_overrides
     from trainer.pretrain import PretrainConfig
 
-    for name in ("max_steps", "batch_size", "grad_accum", "save_every", "log_every"):
-        if getattr(args, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
     return PretrainConfig(
         data=args.data, tokenizer=args.tokenizer, out=args.out, size=args.size, init=args.init,
         max_steps=args.max_steps, batch_size=args.batch_size, grad_accum=args.grad_accum, seq_len=args.seq_len,

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from trainer.cli import positive_int
 from trainer.errors import UserError
 
 
@@ -13,8 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("query", help="natural-language query (or code)")
     p.add_argument("--model", default=None, help="model folder (default: the one recorded in the index)")
     p.add_argument("--index", required=True, help="Parquet written by `python -m trainer embed`")
-    p.add_argument("--top-k", type=int, default=10)
-    p.add_argument("--max-len", type=int, default=64)
+    p.add_argument("--top-k", type=positive_int, default=10, help="rows to print (default 10)")
+    p.add_argument("--max-len", type=positive_int, default=64, help="query tokens kept (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
 
 

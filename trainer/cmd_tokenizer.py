@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from trainer.cli import positive_int
 from trainer.errors import UserError
 
 
@@ -18,10 +19,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--vocab-size", type=int, default=49152, help="vocabulary size including bytes and special tokens (default 49152, StarCoder's)")
     parser.add_argument("--out", required=True, help="output folder (Hugging Face tokenizer)")
     parser.add_argument("--split", default="train", help="split to train on: train, valid, test or all (default train)")
-    parser.add_argument("--min-frequency", type=int, default=2, help="minimum pair frequency for a merge (default 2)")
-    parser.add_argument("--max-docs", type=int, default=None, help="stop after this many documents (default: all)")
-    parser.add_argument("--max-chars", type=int, default=100_000, help="characters read per document (default 100000; caps huge generated files)")
-    parser.add_argument("--model-max-length", type=int, default=1024, help="model_max_length written to tokenizer_config.json")
+    parser.add_argument("--min-frequency", type=positive_int, default=2, help="minimum pair frequency for a merge (default 2)")
+    parser.add_argument("--max-docs", type=positive_int, default=None, help="stop after this many documents (default: all)")
+    parser.add_argument("--max-chars", type=positive_int, default=100_000, help="characters read per document (default 100000; caps huge generated files)")
+    parser.add_argument("--model-max-length", type=positive_int, default=1024, help="model_max_length written to tokenizer_config.json")
 
 
 def run(args) -> int:

@@ -12,7 +12,9 @@ DeepSpeed's gradient_accumulation_steps is 1: accumulation inside a contrastive 
 loss). Checkpoints (runtime.save_checkpoint) store model, optimizer, scheduler, RNG and the step; the
 data order is a pure function of (seed, step) (pairs_data.PairStream), so resuming is exact.
 A non-finite loss stops the run before the optimizer step, naming the step, leaving the last
-checkpoint intact. The final model is exported to OUT/model (st_export).
+checkpoint intact. The final model is exported to OUT/model (st_export); OUT/report.html (curves) is written
+when training ends, also when stopped by --max-minutes. OUT must be new or empty unless `--resume`; a
+resume must keep the settings of `resume_settings` (trainer.runfolder).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trainer.errors import UserError
+from trainer.runfolder import check_run_folder, flag
 
 
 @dataclass
@@ -62,6 +65,27 @@ class ContrastiveConfig:
     max_minutes: float = 0.0
     export: bool = True
     progress: bool = True
+
+
+# Fields a resumed run may change: length, time budget, logging, checkpointing, export, and the memory/speed
+# knobs of the encoding (same loss). The per-rank batch may change with the number of ranks as long as the
+# global batch (compared instead) stays: the data order is a function of (seed, step, global batch).
+RESUME_MAY_CHANGE = frozenset({"out", "resume", "max_steps", "max_minutes", "save_every", "log_every", "progress", "export",
+                               "grad_cache_chunk", "length_buckets", "batch_size"})
+RESUME_PATHS = ("--data", "--init")
+GLOBAL_BATCH = "global batch (--batch-size x ranks)"
+
+
+def resume_settings(record: dict) -> dict:
+    """The settings a `--resume` must share with the run it continues, keyed by flag: every
+    ContrastiveConfig field not in RESUME_MAY_CHANGE (data, split, languages, text/code columns, max
+    lengths, name queries, seed, init model, loss, optimisation, DeepSpeed config) plus the global batch.
+    `record` is a config.json dict (asdict(cfg) + world_size + data statistics)."""
+    fields = ContrastiveConfig.__dataclass_fields__
+    out = {flag(k): v for k, v in record.items() if k in fields and k not in RESUME_MAY_CHANGE}
+    if all(isinstance(record.get(k), int) for k in ("batch_size", "world_size")):
+        out[GLOBAL_BATCH] = record["batch_size"] * record["world_size"]
+    return out
 
 
 def loss_kwargs(cfg: ContrastiveConfig) -> dict:
@@ -120,13 +144,15 @@ def train(cfg: ContrastiveConfig) -> dict:
     from trainer.runtime import ds_config_for, latest_checkpoint, load_checkpoint, save_checkpoint, setup_runtime
 
     rt = setup_runtime(seed=cfg.seed)
+    out = Path(cfg.out)
+    check_run_folder(rt, out, resume=cfg.resume, settings_file="config.json", settings_of=resume_settings,
+                     new_record={**asdict(cfg), "world_size": rt.world_size}, paths=RESUME_PATHS)
     import torch
 
     from trainer.encoder import load_encoder
     from trainer.metrics import MetricsLogger
     from trainer.pairs_data import PairStream
 
-    out = Path(cfg.out)
     stream = PairStream.from_pairs(cfg.data, cfg.split, cfg.text_column, cfg.code_column, cfg.batch_size,
                                    rank=rt.rank, world_size=rt.world_size, seed=cfg.seed, languages=cfg.languages or None,
                                    name_queries=cfg.name_queries, name_query_docs=cfg.name_query_docs)
@@ -183,7 +209,10 @@ def train(cfg: ContrastiveConfig) -> dict:
     if cfg.export:
         export_model(engine, encoder, tokenizer, out / "model", rt, cfg, summary)
     if rt.is_main:
+        from trainer.report import report_at_end_of_run
+
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        report_at_end_of_run(str(out))
     rt.barrier()
     return summary
 

@@ -18,7 +18,8 @@ Checkpoints every `save_every` steps (and at the end) hold model, optimizer, sch
 data position of every stream (trainer.runtime.save_checkpoint), so `--resume` continues exactly.
 
 Run folder: OUT/run.json (arguments), OUT/model/config.json (model config), OUT/tokenizer/ (copy),
-OUT/metrics.jsonl, OUT/checkpoints/.
+OUT/metrics.jsonl, OUT/checkpoints/, OUT/report.html (curves, written when training ends). OUT must be new
+or empty unless `--resume`; a resume must keep the settings of `resume_settings` (trainer.runfolder).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trainer.errors import UserError
+from trainer.runfolder import check_run_folder, flag
 
 
 class TrainingDiverged(UserError):
@@ -78,11 +80,30 @@ class PretrainConfig:
     extra: dict = field(default_factory=dict)
 
 
-def _check_out_dir(out: Path, resume: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not resume:
-        raise UserError(f"output folder {out} is not empty; pass --resume to continue that run or choose a new --out")
+# Fields a resumed run may change: length, logging, checkpointing, speed and test knobs. The per-rank
+# batch and accumulation may change too as long as the global batch (compared instead) stays the same:
+# with the same data streams that is the same data order and the same loss (trainer.data).
+RESUME_MAY_CHANGE = frozenset({"out", "resume", "max_steps", "save_every", "keep_checkpoints", "log_every", "progress",
+                               "threads", "num_workers", "throttle", "nan_at_step", "extra", "batch_size", "grad_accum"})
+RESUME_PATHS = ("--data", "--tokenizer", "--init")
+GLOBAL_BATCH = "global batch (--batch-size x --grad-accum x ranks)"
+
+
+def resume_settings(record: dict) -> dict:
+    """The settings a `--resume` must share with the run it continues, keyed by flag: every PretrainConfig
+    field not in RESUME_MAY_CHANGE (data, tokenizer, split, seed, --seq-len, data streams as resolved,
+    shuffling, objective, model, optimisation) plus the global batch. `record` is a run.json dict
+    (asdict(cfg) + world_size + the resolved data_streams)."""
+    fields = PretrainConfig.__dataclass_fields__
+    out = {flag(k): v for k, v in record.items() if k in fields and k not in RESUME_MAY_CHANGE}
+    if all(isinstance(record.get(k), int) for k in ("batch_size", "grad_accum", "world_size")):
+        out[GLOBAL_BATCH] = record["batch_size"] * record["grad_accum"] * record["world_size"]
+    return out
+
+
+def data_streams(cfg: PretrainConfig, world_size: int) -> int:
+    """The number of data streams S: --data-streams, else ranks x dataloader workers."""
+    return cfg.data_streams or world_size * max(1, cfg.num_workers)
 
 
 def build_stage1(cfg: PretrainConfig, special: dict, vocab: int):
@@ -107,9 +128,9 @@ def run_pretrain(cfg: PretrainConfig) -> dict:
 
         torch.set_num_threads(cfg.threads)
     rt = setup_runtime(seed=cfg.seed)
-    if rt.is_main:
-        _check_out_dir(out, cfg.resume)
-    rt.barrier()
+    record = {**asdict(cfg), "world_size": rt.world_size, "data_streams": data_streams(cfg, rt.world_size)}
+    check_run_folder(rt, out, resume=cfg.resume, settings_file="run.json", settings_of=resume_settings,
+                     new_record=record, paths=RESUME_PATHS)
     try:
         return _train(cfg, rt, out)
     finally:
@@ -135,7 +156,7 @@ def _train(cfg: PretrainConfig, rt, out: Path) -> dict:
                             dobf_name_prob=cfg.dobf_name_prob, dobf_kinds=tuple(cfg.dobf_kinds))
     shards = find_shards(cfg.data)
     workers = max(0, cfg.num_workers)
-    streams = cfg.data_streams or rt.world_size * max(1, workers)
+    streams = data_streams(cfg, rt.world_size)
     if streams % (rt.world_size * max(1, workers)):
         raise UserError(f"--data-streams {streams} must be a multiple of world size x workers ({rt.world_size} x {max(1, workers)})")
     needs = ("content",) + (("identifiers",) if cfg.dobf_prob > 0 else ())
@@ -242,6 +263,10 @@ def _train(cfg: PretrainConfig, rt, out: Path) -> dict:
                 time.sleep(cfg.throttle)
     finally:
         logger.close()
+    if rt.is_main:
+        from trainer.report import report_at_end_of_run
+
+        report_at_end_of_run(str(out))
     return {"out": str(out), "step": step, **{k: v for k, v in last.items() if k != "time"}}
 
 

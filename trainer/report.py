@@ -14,8 +14,9 @@ by `python -m trainer evaluate`), and writes:
 Only the plots whose data exists are written. The page uses relative `src` paths to the PNGs (the
 folder is the unit you copy around) and no script or external resource.
 
-Call it at the end of a run:  `from trainer.report import write_training_report;
-write_training_report(run_dir)`; or from a shell: `python -m trainer.report RUN`.
+`pretrain` and `contrastive` call `report_at_end_of_run(RUN)` when training ends (also when stopped by
+their time budget): the page is written by the main rank, and a failure to draw it is a warning, never a
+lost run. By hand: `write_training_report(run_dir)`, or from a shell: `python -m trainer.report RUN`.
 """
 from __future__ import annotations
 
@@ -212,6 +213,24 @@ td.l {{ text-align: left; }} img {{ max-width: 100%; border: 1px solid #eee; }} 
         fh.write(page)
     os.replace(tmp, path)
     return path
+
+
+def report_at_end_of_run(run_dir: str, eval_json: str | None = None) -> str | None:
+    """Write RUN/report.html as a training command's last act (main rank); return its path, or None.
+
+    Never raises: the model and checkpoints are saved before this is called, so a report that cannot be
+    drawn (matplotlib missing, a full disk, odd metrics) is one `warning: ...` line on stderr saying how
+    to retry, and the command still succeeds.
+    """
+    import sys
+
+    try:
+        return write_training_report(run_dir, eval_json)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"warning: the training report of {run_dir} could not be written ({type(exc).__name__}: {detail}); "
+              f"the run itself is complete, retry with `python -m trainer.report {run_dir}`", file=sys.stderr, flush=True)
+        return None
 
 
 def _fmt(value: Any) -> str:
