@@ -49,3 +49,17 @@ def test_pad_prefix_and_rangeset():
     rs = RangeSet([(10, 20), (15, 30), (40, 50)])
     assert (rs.starts, rs.ends) == ([10, 40], [30, 50])
     assert rs.covers(29, 31) and rs.covers(5, 11) and not rs.covers(30, 40) and rs.total() == 30
+
+
+def test_function_text_layout_on_crlf_source():
+    """docs/pairs.md: code/code_hard are dedented, trailing whitespace (so CR of CRLF) is stripped,
+    lines end in LF; line numbers still locate the function in the unmodified file."""
+    from pipeline.parse.extract import Extractor
+
+    content = ('class A:\r\n    def f(self, x):  \r\n        """Doc here."""\r\n'
+               '        y = x\r\n        return y\r\n')
+    (fn,) = Extractor("python").extract(content).functions
+    assert fn.code == "def f(self, x):\n    y = x\n    return y"
+    assert fn.code_hard == "y = x"
+    lines = content.split("\r\n")
+    assert lines[fn.start_line - 1].strip().startswith("def f") and lines[fn.end_line - 1].strip() == "return y"
