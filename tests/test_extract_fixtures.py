@@ -258,3 +258,37 @@ def test_function_is_lazy_but_complete():
     assert fn.to_dict() == {"name": "F", "start_line": 3, "end_line": 7, "docstring": "Doc.",
                             "code": "func F(a int) int {\n\tb := a\n\treturn b\n}",
                             "code_hard": "b := a", "body_lines": 2}
+
+
+def _documented(lang: str, src: str) -> dict[str, Function]:
+    return {f.name: f for f in Extractor(lang).extract(src).functions if f.docstring}
+
+
+def test_comment_on_the_last_line_is_code_and_goes_with_a_removed_return():
+    fns = _documented("python", 'class A:\n    def f(self):\n        """Doc."""\n        x = 1\n'
+                                '        return x  # type: ignore[return-value]\n'
+                                '    def g(self):\n        """Doc é."""\n        handle = None  # break cycles é\n'
+                                '        # a comment on its own line after the body is not part of it\n')
+    assert fns["A.f"].code == "def f(self):\n    x = 1\n    return x  # type: ignore[return-value]"
+    assert fns["A.f"].code_hard == "x = 1"
+    assert fns["A.g"].code == "def g(self):\n    handle = None  # break cycles é"
+    assert fns["A.g"].code_hard == "handle = None  # break cycles é"
+    assert (fns["A.g"].start_line, fns["A.g"].end_line) == (6, 8)
+
+
+def test_text_before_a_function_on_its_first_line():
+    # a plain comment there is source; a doc comment there is documentation; the block dedents either way
+    fns = _documented("java", "class A {\n    /** Doc. */\n    /*package*/ static int f(int a,\n"
+                              "                             int b) {\n        int c = a + b;\n        return c;\n    }\n"
+                              "    /** Doc two. */ int g(int a) {\n        int c = a;\n        return c;\n    }\n}\n")
+    assert fns["A.f"].code == ("/*package*/ static int f(int a,\n                         int b) {\n"
+                               "    int c = a + b;\n    return c;\n}")
+    assert fns["A.g"].code == "int g(int a) {\n    int c = a;\n    return c;\n}"
+    assert fns["A.g"].docstring == "Doc two."
+
+
+def test_ruby_class_self_block_is_no_scope():
+    names = [f.name for f in Extractor("ruby").extract(
+        "class Tempfile\n  class << self\n    def open(*args)\n      x = 1\n    end\n  end\n"
+        "  class << @obj\n    def two\n      a = 1\n    end\n  end\nend\n").functions]
+    assert names == ["Tempfile.open", "Tempfile.@obj.two"]

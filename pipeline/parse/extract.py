@@ -570,10 +570,12 @@ class Extractor:
     def _texts(self, content, offsets, outer, last, body, doc_stmt, code_start_row, return_spans):
         """(code, code_hard, body_lines) of one function."""
         # code: from the first line of the function (attributes included) to its end
-        code_start = self._row_start_char(content, offsets, outer, code_start_row)
+        code_start, pad = self._code_start(content, offsets, outer,
+                                           self._row_start_char(content, offsets, outer, code_start_row))
         code_end = offsets.end(last)
-        line_start = content.rfind("\n", 0, code_start) + 1
-        pad = pad_prefix(content[line_start:code_start])
+        comment_end = self._comment_after(content, offsets, outer, last.end_byte, code_end, last.end_point[0])
+        if comment_end is not None:
+            code_end = comment_end
         base = code_start - len(pad)
         fn_text = pad + content[code_start:code_end]
         removals = []
@@ -602,11 +604,63 @@ class Extractor:
         while i < len(return_spans) and return_spans[i][0] < hi:
             s, e, sp, ep = return_spans[i]
             if e <= hi:
-                ret_removals.append((offsets.char(s, sp) - base, offsets.char(e, ep) - base))
+                ret_end = offsets.char(e, ep)
+                ret_end = self._comment_after(content, offsets, outer, e, ret_end, ep[0]) or ret_end
+                ret_removals.append((offsets.char(s, sp) - base, ret_end - base))
             i += 1
         body_lines = count_nonempty_lines(remove_spans(inner, doc_removals))
         code_hard = dedent_block(remove_spans(inner, sorted(doc_removals + ret_removals)))
         return code, code_hard, body_lines
+
+    def _code_start(self, content, offsets, outer, code_start):
+        """(start, pad) of `code`: its first character and the whitespace standing in for the text
+        before it on its first line, so that the block dedents as it reads in the file.
+
+        Only whitespace before it: that whitespace. Non-doc comments on the same line
+        (`/*package*/ static int f(`) are source of the function: `code` starts at them. Other code
+        before it (`exports.f = function () {`): the line's own indentation, so the first line
+        dedents like the body instead of keeping the width of text that is not part of it.
+        Works on `content` only (runs lazily, after other files were extracted)."""
+        line_start = content.rfind("\n", 0, code_start) + 1
+        prefix = content[line_start:code_start]
+        if not prefix.strip():
+            return code_start, pad_prefix(prefix)
+        doc = self.doc
+        doc_openers = tuple(o for o, _ in doc.block_markers) + doc.line_prefixes
+        start = code_start
+        row = outer.start_point[0]
+        prev = outer.prev_sibling
+        while (prev is not None and prev.type in doc.comment_types
+               and prev.start_point[0] == row and prev.end_point[0] == row):
+            text = content[offsets.start(prev):offsets.end(prev)]
+            if doc_openers and text.startswith(doc_openers):
+                break  # a doc comment on the function's line is documentation, never code
+            start = offsets.start(prev)
+            prev = prev.prev_sibling
+        if not content[line_start:start].strip():
+            return start, pad_prefix(content[line_start:start])
+        return code_start, prefix[:len(prefix) - len(prefix.lstrip(" \t"))]
+
+    def _comment_after(self, content, offsets, outer, byte_end: int, char_end: int, row: int) -> int | None:
+        """End (str offset) of a comment that starts after only spaces/tabs from `char_end`
+        (`byte_end` in bytes) on line `row` and ends on that line inside `outer`, else None.
+
+        Used for the function's last line (`return rv  # type: ignore` is part of the code:
+        `_last_code_leaf` skips trailing comments, since comments on the lines after a body
+        belong to what follows) and for a removed return statement (its comment goes with it)."""
+        line_end = content.find("\n", char_end)
+        rest = content[char_end:line_end if line_end >= 0 else len(content)]
+        gap = len(rest) - len(rest.lstrip(" \t"))
+        if gap == len(rest):
+            return None
+        b = byte_end + gap  # spaces and tabs are one byte each
+        if b >= outer.end_byte:
+            return None
+        node = outer.descendant_for_byte_range(b, b + 1)
+        if (node is None or node.type not in self.doc.comment_types or node.start_byte != b
+                or node.end_byte > outer.end_byte or node.end_point[0] != row):
+            return None
+        return offsets.end(node)
 
     def _last_code_leaf(self, node):
         """The last descendant that is not a trailing comment: indentation-based grammars put
