@@ -117,18 +117,89 @@ def test_dataflow_direct_launch_passes_only_real_flags():
         ["gs://b/the-stack-dedup/data/python/*.parquet"], "gs://b/out", "python,java", 8)
 
 
+def flex_main():
+    """deploy/dataflow/main.py (the Flex Template entry point) as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("flex_main", DEPLOY / "dataflow" / "main.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def flex_parameters(argv: list[str]) -> list[tuple[str, str]]:
+    """The (name, value) template parameters of a `gcloud dataflow flex-template run` argv, split
+    the way gcloud splits `--parameters ^D^a=1Db=2` (D: the alternate list separator)."""
+    value = argv[argv.index("--parameters") + 1]
+    match = re.match(r"\^(.)\^", value)
+    assert match, value
+    return [tuple(item.split("=", 1)) for item in value[3:].split(match.group(1))]
+
+
+def template_launcher_argv(params: list[tuple[str, str]]) -> list[str]:
+    """What the Flex Template launcher hands main.py: every parameter name=value as --name=value."""
+    return [f"--{name}={value}" for name, value in params]
+
+
 def test_dataflow_flex_run_parameters_are_pipeline_flags():
     argv = dry_run(DEPLOY / "dataflow" / "launch.sh", "flex-run", "--dry-run", *DATAFLOW_PARAMS,
                    "--template", "gs://b/t.json", "--", "--num-shards=8", "--no-report")
     assert argv[:4] == ["gcloud", "dataflow", "flex-template", "run"]
-    value = argv[argv.index("--parameters") + 1]
-    assert value.startswith("^~^")
-    params = dict(item.split("=", 1) for item in value[3:].split("~"))
+    params = dict(flex_parameters(argv))
     assert params["languages"] == "python,java" and params["input"].endswith("*.parquet")
-    flags = [f"--{k}" if v == "true" else f"--{k}={v}" for k, v in params.items()]
-    assert_pipeline_flags(flags)
+    assert_pipeline_flags(flex_main().flex_argv(template_launcher_argv(list(params.items()))))
     for flag in ("--worker-machine-type", "--max-workers", "--region", "--temp-location", "--staging-location"):
         assert flag in argv
+
+
+def test_dataflow_flex_run_extra_flags_round_trip():
+    """`-- --num-shards 4 --no-report` (space-separated value, bare boolean) reaches the pipeline as
+    exactly those flags: launch.sh encodes, the template launcher adds `--`, main.py's flex_argv decodes."""
+    from apache_beam.options.pipeline_options import WorkerOptions
+    from pipeline.options import CodesageOptions
+
+    base = ["--project", "P", "--region", "R", "--temp-location", "gs://B/tmp", "--input", "gs://B/in",
+            "--output", "gs://B/out", "--image", "IMG", "--template", "gs://B/t.json"]
+    argv = dry_run(DEPLOY / "dataflow" / "launch.sh", "flex-run", "--dry-run", *base,
+                   "--", "--num-shards", "4", "--no-report")
+    params = flex_parameters(argv)
+    assert ("num-shards", "4") in params and ("no-report", "true") in params
+    assert [name for name, _ in params].count("4") == 0 and len(params) == 6
+    flags = flex_main().flex_argv(template_launcher_argv(params))
+    assert "--no-report" in flags and "--num-shards=4" in flags
+    ours = assert_pipeline_flags(flags).view_as(CodesageOptions)
+    assert (ours.num_shards, ours.no_report, ours.input, ours.output) == (4, True, ["gs://B/in"], "gs://B/out")
+
+    # every spelling; values with the gcloud separators (~ and ,) and '=' survive; Beam booleans too
+    argv = dry_run(DEPLOY / "dataflow" / "launch.sh", "flex-run", "--dry-run", *base,
+                   "--languages", "python,java", "--input", "gs://B/a~b,c/*.parquet",
+                   "--", "--split-seed", "x~y,z=1", "--no-near-dedup", "--overwrite", "--num-shards=2",
+                   "--no-pair-dedup", "--no-verify", "--decontaminate=gs://B/d~1.jsonl", "--no_use_public_ips")
+    options = assert_pipeline_flags(flex_main().flex_argv(template_launcher_argv(flex_parameters(argv))))
+    ours = options.view_as(CodesageOptions)
+    assert ours.input == ["gs://B/a~b,c/*.parquet"] and ours.languages == "python,java"
+    assert (ours.split_seed, ours.decontaminate, ours.num_shards) == ("x~y,z=1", "gs://B/d~1.jsonl", 2)
+    assert ours.no_near_dedup and ours.overwrite and ours.no_verify and ours.pair_dedup is False
+    assert options.view_as(WorkerOptions).use_public_ips is False
+
+
+def test_flex_argv_encoding_of_flags_without_a_value():
+    from pipeline.errors import UserError
+
+    flex_argv = flex_main().flex_argv
+    assert flex_argv(["--no-report=true", "--overwrite=", "--no-verify=false", "--split-seed=true",
+                      "--output=gs://b/o", "--unknown_beam_flag=true"]) == [
+        "--no-report", "--overwrite", "--split-seed=true", "--output=gs://b/o", "--unknown_beam_flag=true"]
+    with pytest.raises(UserError, match="--no-report takes no value"):
+        flex_argv(["--no-report=yes"])
+
+
+def test_dataflow_flex_run_rejects_a_stray_word():
+    proc = subprocess.run(["bash", str(DEPLOY / "dataflow" / "launch.sh"), "flex-run", "--dry-run",
+                           *DATAFLOW_PARAMS, "--template", "gs://b/t.json", "--", "stray"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: expected a --flag after --")
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_dataflow_launch_requires_its_parameters():
@@ -177,11 +248,7 @@ def test_dataflow_dockerfile_matches_installed_beam_and_copies_what_exists():
 
 def test_flex_main_fails_when_the_output_was_not_finalized(tmp_path, monkeypatch):
     """main.py reports an incomplete output (no manifest.json) instead of success."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("flex_main", DEPLOY / "dataflow" / "main.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = flex_main()
     import pipeline.__main__ as cli
 
     monkeypatch.setattr(cli, "main", lambda argv: 0)

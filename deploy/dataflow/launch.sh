@@ -24,14 +24,19 @@
 # (`--sdk_location=container` also stops the launcher from staging an SDK tarball). Any flag after `--`
 # goes to the pipeline unchanged (our flags: `python -m pipeline --help`; Beam's: --num_workers,
 # --disk_size_gb, --service_account_email, --subnetwork, --no_use_public_ips, ...). In flex-run they
-# become template parameters (name=value): declare them in metadata.json if the service rejects them.
+# become template parameters, which main.py (the template's entry point) turns back into the same flags:
+#   --name value, --name=value  ->  name=value   (reaches the pipeline as --name=value)
+#   --name (no value follows)   ->  name=true    (reaches the pipeline as the bare flag --name)
+# A flag is bare when the next word is another --flag or there is none; write --name=value for a value
+# that itself starts with --. Values keep every character (the list separator is one that no parameter
+# contains). Declare extra parameters in metadata.json if the service rejects them.
 # Worked example (The Stack's Python subset): deploy/dataflow/README.md.
 set -euo pipefail
 
 mode="${1:-}"
 case "$mode" in
   direct|flex-build|flex-run) shift ;;
-  -h|--help|"") sed -n '2,28p' "$0"; exit 0 ;;
+  -h|--help|"") sed -n '2,33p' "$0"; exit 0 ;;
   *) echo "error: unknown mode '$mode' (expected direct, flex-build or flex-run)" >&2; exit 2 ;;
 esac
 
@@ -95,19 +100,39 @@ case "$mode" in
     ;;
   flex-run)
     need --template "$TEMPLATE"; need --temp-location "$TEMP_LOCATION"; need --input "$INPUT"; need --output "$OUTPUT"
-    # gcloud's `^~^` prefix makes `~` the separator, so values keep their commas (python,java).
     params=("input=$INPUT" "output=$OUTPUT" "sdk_container_image=$IMAGE" "sdk_location=container")
     [ -n "$LANGUAGES" ] && params+=("languages=$LANGUAGES")
-    for flag in "${EXTRA[@]}"; do
-      flag="${flag#--}"; key="${flag%%=*}"; value="${flag#*=}"
-      [ "$key" = "$flag" ] && value=true   # a bare boolean flag
+    # Extra flags -> name=value parameters (encoding in the header; decoded by main.py's flex_argv).
+    n=${#EXTRA[@]}; i=0
+    while [ "$i" -lt "$n" ]; do
+      flag="${EXTRA[$i]}"; i=$((i + 1))
+      case "$flag" in
+        --?*) flag="${flag#--}" ;;
+        *) echo "error: expected a --flag after --, got '$flag' (write --name value, --name=value or --name)" >&2; exit 2 ;;
+      esac
+      case "$flag" in
+        =*) echo "error: flag --$flag has no name" >&2; exit 2 ;;
+        *=*) key="${flag%%=*}"; value="${flag#*=}" ;;
+        *) key="$flag"
+           if [ "$i" -lt "$n" ] && [[ "${EXTRA[$i]}" != --* ]]; then value="${EXTRA[$i]}"; i=$((i + 1))
+           else value=true; fi ;;
+      esac
       params+=("$key=$value")
     done
-    joined="$(IFS='~'; echo "${params[*]}")"
+    # gcloud's `^D^` prefix makes D the list separator: pick a character no parameter contains, so
+    # values keep their commas (python,java), tildes and the rest.
+    delim=""
+    for c in '~' '|' '#' '@' ';' '!' '%' '+' '*'; do
+      hit=0
+      for p in "${params[@]}"; do [[ "$p" == *"$c"* ]] && { hit=1; break; }; done
+      [ "$hit" = 0 ] && { delim="$c"; break; }
+    done
+    [ -n "$delim" ] || { echo "error: the parameters use every list separator gcloud could take (~|#@;!%+*); shorten them" >&2; exit 2; }
+    joined="$(IFS="$delim"; printf '%s' "${params[*]}")"
     run gcloud dataflow flex-template run "$JOB_NAME" \
       --template-file-gcs-location "$TEMPLATE" --project "$PROJECT" --region "$REGION" \
       --temp-location "$TEMP_LOCATION" --staging-location "$STAGING_LOCATION" \
       --worker-machine-type "$MACHINE_TYPE" --max-workers "$MAX_WORKERS" \
-      --parameters "^~^$joined"
+      --parameters "^$delim^$joined"
     ;;
 esac
