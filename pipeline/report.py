@@ -10,7 +10,7 @@ Sections (each a `<section id=...>` with an `<h2>`; tests look for these ids):
                   (files, functions, functions with docs, pairs)
     rejections    rejected rows counted by stage and reason
     clusters      near-duplicate cluster-size histogram and the largest clusters
-    lsh           the S-curve of the LSH parameters used
+    lsh           the S-curve of the LSH parameters used (a note instead when near dedup was off)
     lengths       docstring / summary / code / code_hard length distributions
     examples      a few seeded random (summary, code_hard) pairs per language, HTML-escaped
 
@@ -356,7 +356,12 @@ def _clusters_section(manifest: dict[str, Any], files: list[str]) -> str:
 
 
 def _lsh_section(manifest: dict[str, Any]) -> str:
+    """The S-curve and parameter table; a short note when near dedup was disabled
+    (`lsh == {"enabled": false}`, --no-near-dedup) or the manifest has no LSH block."""
     lsh = manifest.get("lsh") or manifest.get("options", {}).get("lsh")
+    if isinstance(lsh, dict) and lsh.get("enabled") is False:
+        return ("<p>Near dedup was disabled for this run (<code>--no-near-dedup</code>): no LSH parameters "
+                "were used and no file was removed as a near duplicate.</p>")
     if not isinstance(lsh, dict) or "b" not in lsh or "r" not in lsh:
         return "<p>The manifest records no LSH parameters (near dedup was not run).</p>"
     b, r = int(lsh["b"]), int(lsh["r"])

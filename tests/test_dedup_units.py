@@ -163,9 +163,15 @@ def test_describe_s_curve():
     ps = [c["p_candidate"] for c in curve]
     assert ps == sorted(ps) and ps[0] == 0.0 and ps[-1] == 1.0
     assert 0 < d["false_positive_area"] < 0.1 and 0 < d["false_negative_area"] < 0.1
+    assert d["enabled"] is True
     import json
 
     json.dumps(d)
+
+
+def test_describe_says_when_near_dedup_is_off():
+    """--no-near-dedup: the manifest's lsh block states it, with no parameters that were never used."""
+    assert lsh.describe(NearDedupParams(enabled=False)) == {"enabled": False}
 
 
 # --- parameters ----------------------------------------------------------------------------------

@@ -126,6 +126,27 @@ def test_a_failing_job_leaves_no_output(tmp_path, monkeypatch):
     assert [n for n in os.listdir(tmp_path) if n.startswith(".out.tmp-")] == []
 
 
+def test_manifest_and_report_say_near_dedup_was_off(tmp_path):
+    """--no-near-dedup: manifest lsh == {"enabled": false} (no b, r or S-curve of a dedup that did not
+    run), the pair-dedup flag is recorded as off, and report.html says so instead of drawing an S-curve."""
+    from pipeline.run import run
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text('def f(x):\n    """Return x unchanged, as documented."""\n    return x\n')
+    out = tmp_path / "out"
+    result = run(["--input", str(src), "--output", str(out), "--no-near-dedup", "--no-pair-dedup"])
+    manifest = read_manifest(str(out))
+    assert manifest.extra["lsh"] == {"enabled": False}
+    assert json.loads((out / "manifest.json").read_text())["lsh"] == {"enabled": False}
+    assert manifest.options["pipeline"]["no_near_dedup"] is True
+    assert manifest.options["pipeline"]["pair_dedup"] is False
+    page = Path(result.report).read_text()
+    lsh_section = page[page.index('<section id="lsh"'):]
+    lsh_section = lsh_section[:lsh_section.index("</section>")]
+    assert "Near dedup was disabled" in lsh_section and "plot-lsh" not in lsh_section
+
+
 def test_summary_and_counter_lines_read_like_sentences():
     from types import SimpleNamespace
 

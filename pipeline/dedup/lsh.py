@@ -57,14 +57,19 @@ def band_keys(signature: np.ndarray, b: int, r: int) -> list[bytes]:
 def describe(params) -> dict:
     """JSON-able description of the near-dedup LSH setting for the manifest.
 
-    Keys: b, r, num_perm, threshold, ngram, fp_weight, fn_weight, seed, verify, verify_threshold,
-    false_positive_area, false_negative_area (datasketch's integrals for this (b, r)) and
-    s_curve: [{"s": s, "p_candidate": 1 - (1 - s^r)^b} for s = 0.00, 0.05, ..., 1.00].
+    When near dedup is off (`params.enabled` false, --no-near-dedup) the result is exactly
+    {"enabled": False}: no parameters are described because none were used.
+    Otherwise the keys are: enabled (True), b, r, num_perm, threshold, ngram, fp_weight, fn_weight,
+    seed, verify, verify_threshold, false_positive_area, false_negative_area (datasketch's integrals
+    for this (b, r)) and s_curve: [{"s": s, "p_candidate": 1 - (1 - s^r)^b} for s = 0.00, 0.05, ..., 1.00].
     """
+    if not getattr(params, "enabled", True):
+        return {"enabled": False}
     b, r = params.band_params()
     fp, fn = error_areas(params.threshold, b, r)
     grid = [round(0.05 * i, 2) for i in range(21)]
     return {
+        "enabled": True,
         "b": b,
         "r": r,
         "num_perm": params.num_perm,
