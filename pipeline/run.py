@@ -24,8 +24,7 @@ from .dedup.lsh import describe as describe_lsh
 from .errors import UserError
 from .filtering import ApplyFilters, REJECTED_TAG
 from .filters import build_filters
-from .languages import MissingGrammarError, UnknownLanguageError, parse_language_list
-from .languages import get as get_language
+from .languages import MissingGrammarError, SpecError, UnknownLanguageError, all_specs, parse_language_list
 from .options import CodesageOptions, filter_config, options_dict
 from .parse import ParseFiles, parse_config_from_options
 from .readers import InputPlan, ReadInputs, languages_in_plan, local_input_paths, resolve_inputs, split_patterns
@@ -68,7 +67,7 @@ def settings_from_options(options: PipelineOptions) -> Settings:
     if opts.target_shard_mb <= 0:
         raise UserError(f"--target-shard-mb must be positive, got {opts.target_shard_mb}")
     plan = resolve_inputs(split_patterns(opts.input), languages, opts.max_files_per_tree)
-    check_grammars(languages_in_plan(plan, languages))
+    check_languages(languages_in_plan(plan, languages))
     return Settings(
         plan=plan,
         languages=languages,
@@ -84,16 +83,31 @@ def settings_from_options(options: PipelineOptions) -> Settings:
     )
 
 
-def check_grammars(languages: Sequence[str]) -> None:
-    """UserError, before the job starts, when a language the job may parse has no grammar installed.
+def check_language_specs() -> None:
+    """UserError naming the file when a spec folder cannot be loaded (the registry loads them all)."""
+    try:
+        all_specs()
+    except SpecError as exc:
+        raise UserError(str(exc)) from None
 
-    Without this the parse stage would reject every file of that language, one row at a time.
+
+def check_languages(languages: Sequence[str]) -> None:
+    """UserError, before the job starts, when a language the job may parse has no grammar installed
+    or a spec the extractor refuses (a query that does not compile, an unknown capture name, a bad
+    [doc] / [identifiers] setting): building each language's Extractor is that check.
+
+    Without this the parse stage would reject every file of that language, one row at a time, and
+    the job would end with exit status 0 and nothing of that language written.
     """
+    from .parse.extract import Extractor
+
     for key in languages:
         try:
-            get_language(key).ts_language()
+            Extractor(key)
         except MissingGrammarError as exc:
             raise UserError(f"{exc} (or leave {key} out with --languages)") from None
+        except ValueError as exc:
+            raise UserError(f"the language spec {key!r} is not usable: {exc}") from None
 
 
 def add_split(record: dict, valid_fraction: float, test_fraction: float, seed: str) -> dict:
@@ -224,6 +238,7 @@ def _reject_unknown_flags(argv: Sequence[str]) -> None:
 def run(argv: Sequence[str]) -> RunResult:
     argv = list(argv)
     _reject_unknown_flags(argv)
+    check_language_specs()
     options = PipelineOptions(argv)
     opts = options.view_as(CodesageOptions)
     if not opts.output:

@@ -173,11 +173,10 @@ def test_a_missing_grammar_is_a_user_error_before_the_job(tmp_path, monkeypatch)
     assert languages_in_plan(plan, None) == ("java", "python")
     assert languages_in_plan(plan, ("go",)) == ("go",)
 
-    class Missing:
-        def ts_language(self):
-            raise MissingGrammarError("the grammar package for 'java' is not installed: run `pip install tree-sitter-java==0.23.5`")
+    def missing(key):
+        raise MissingGrammarError("the grammar package for 'java' is not installed: run `pip install tree-sitter-java==0.23.5`")
 
-    monkeypatch.setattr(run_module, "get_language", lambda key: Missing())
+    monkeypatch.setattr("pipeline.parse.extract.Extractor", missing)
     with pytest.raises(UserError, match=r"pip install tree-sitter-java==0.23.5` \(or leave java out with --languages\)"):
-        run_module.check_grammars(["java"])
-    run_module.check_grammars([])
+        run_module.check_languages(["java"])
+    run_module.check_languages([])

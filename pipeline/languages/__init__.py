@@ -2,6 +2,7 @@
 from .registry import (
     LanguageSpec,
     MissingGrammarError,
+    SpecError,
     UnknownLanguageError,
     all_specs,
     canonical_key,
@@ -11,6 +12,6 @@ from .registry import (
 )
 
 __all__ = [
-    "LanguageSpec", "MissingGrammarError", "UnknownLanguageError", "all_specs", "canonical_key",
+    "LanguageSpec", "MissingGrammarError", "SpecError", "UnknownLanguageError", "all_specs", "canonical_key",
     "get", "language_for_path", "parse_language_list",
 ]

@@ -35,6 +35,10 @@ class MissingGrammarError(ImportError):
     pass
 
 
+class SpecError(ValueError):
+    """A spec folder that cannot be loaded; the message names the file and what to fix."""
+
+
 @dataclasses.dataclass(frozen=True)
 class LanguageSpec:
     key: str
@@ -63,21 +67,36 @@ class LanguageSpec:
 
 
 def _load_spec(folder: str) -> LanguageSpec:
-    with open(os.path.join(folder, "spec.toml"), "rb") as fh:
-        data = tomllib.load(fh)
-    grammar = data.pop("grammar")
+    """The spec in `folder`; SpecError naming the file for unparsable TOML, a missing required field
+    (key, extensions, [grammar] package/module/version) or a [queries] file that cannot be read."""
+    toml_path = os.path.join(folder, "spec.toml")
+    try:
+        with open(toml_path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{toml_path} is not valid TOML: {exc}") from None
+    try:
+        grammar = data.pop("grammar")
+        key = data.pop("key")
+        extensions = data.pop("extensions")
+        grammar_fields = (grammar["package"], grammar["module"], grammar["version"])
+    except KeyError as exc:
+        raise SpecError(f"{toml_path} lacks the required field {exc.args[0]!r} (see docs/adding-a-language.md)") from None
     queries = {}
     for name, filename in data.pop("queries", {}).items():
-        with open(os.path.join(folder, filename), encoding="utf-8") as fh:
-            queries[name] = fh.read()
-    key = data.pop("key")
+        query_path = os.path.join(folder, filename)
+        try:
+            with open(query_path, encoding="utf-8") as fh:
+                queries[name] = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(f"{toml_path}: [queries] {name} = {filename!r} cannot be read ({type(exc).__name__})") from None
     return LanguageSpec(
         key=key,
         stack_names=tuple(data.pop("stack_names", [])),
-        extensions=tuple(e.lower() for e in data.pop("extensions")),
-        grammar_package=grammar["package"],
-        grammar_module=grammar["module"],
-        grammar_version=grammar["version"],
+        extensions=tuple(e.lower() for e in extensions),
+        grammar_package=grammar_fields[0],
+        grammar_module=grammar_fields[1],
+        grammar_version=grammar_fields[2],
         grammar_function=grammar.get("function", "language"),
         folder=folder,
         queries=queries,
@@ -93,7 +112,7 @@ def _registry() -> dict[str, LanguageSpec]:
         if os.path.isfile(os.path.join(folder, "spec.toml")):
             spec = _load_spec(folder)
             if spec.key in specs:
-                raise ValueError(f"language key {spec.key!r} defined twice ({folder})")
+                raise SpecError(f"language key {spec.key!r} defined twice ({folder})")
             specs[spec.key] = spec
     return specs
 

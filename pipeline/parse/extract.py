@@ -61,6 +61,10 @@ from pipeline.parse.ts_utils import (
 )
 
 KINDS = ("class", "function", "variable")  # strongest role first
+# every capture name the extractor reads (docs/adding-a-language.md, "Query capture names")
+KNOWN_CAPTURES = frozenset({"function", "name", "body", "qualifier", "scope", "return", "exclude", "reference",
+                            *(f"definition.{kind}" for kind in KINDS)})
+_ROW_COL = re.compile(r"row (\d+), column (\d+)")
 # per-node reads as C-level maps (list(map(_START, nodes))): no Python frame per node
 _START = attrgetter("start_byte")
 _END = attrgetter("end_byte")
@@ -254,8 +258,17 @@ class Extractor:
             try:
                 tree_sitter.Query(self.language, self.spec.queries[name])
             except (tree_sitter.QueryError, ValueError) as exc:
-                raise ValueError(f"{self.spec.key}/{name}.scm: {exc}") from None
-        return tree_sitter.Query(self.language, "\n".join(self.spec.queries[n] for n in names))
+                # tree-sitter counts rows and columns from 0; an editor shows lines from 1
+                where = _ROW_COL.sub(lambda m: f"line {int(m[1]) + 1}, column {int(m[2]) + 1}", str(exc))
+                raise ValueError(f"{self.spec.key}/{name}.scm: {where}") from None
+        query = tree_sitter.Query(self.language, "\n".join(self.spec.queries[n] for n in names))
+        unknown = sorted({query.capture_name(i) for i in range(query.capture_count)} - KNOWN_CAPTURES)
+        unknown = [c for c in unknown if not c.startswith("_")]
+        if unknown:
+            raise ValueError(f"{self.spec.key}: unknown capture name(s) {', '.join('@' + c for c in unknown)}; the extractor "
+                             f"reads {', '.join('@' + c for c in sorted(KNOWN_CAPTURES))} (names starting with _ are "
+                             "free for predicates; see docs/adding-a-language.md)")
+        return query
 
     def _text(self, node) -> str:
         # Node.text is unusable here: trees parsed through a read callback keep no source bytes
