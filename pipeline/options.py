@@ -85,6 +85,21 @@ class CodesageOptions(PipelineOptions):
         add_stage_arguments(parser)
 
 
+def all_options_parser():
+    """An argparse parser holding every registered Beam option class plus ours (CodesageOptions),
+    without abbreviations: what `PipelineOptions` would accept. One definition for the typo check
+    (run._reject_unknown_flags), the Flex Template entry point and the deploy tests."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    classes = {}
+    for cls in PipelineOptions.__subclasses__():  # a class re-registered on reload counts once
+        classes.setdefault(f"{cls.__module__}.{cls.__qualname__}", cls)
+    for cls in classes.values():
+        cls._add_argparse_args(parser)
+    return parser
+
+
 def filter_config(opts: CodesageOptions) -> FilterConfig:
     return FilterConfig(
         min_bytes=opts.min_bytes,

@@ -25,7 +25,7 @@ from .errors import UserError
 from .filtering import ApplyFilters, REJECTED_TAG
 from .filters import build_filters
 from .languages import MissingGrammarError, SpecError, UnknownLanguageError, all_specs, parse_language_list
-from .options import CodesageOptions, filter_config, options_dict
+from .options import CodesageOptions, all_options_parser, filter_config, options_dict
 from .parse import ParseFiles, parse_config_from_options
 from .readers import InputPlan, ReadInputs, languages_in_plan, local_input_paths, resolve_inputs, split_patterns
 from .split import split_for
@@ -218,15 +218,7 @@ class RunResult:
 
 def _reject_unknown_flags(argv: Sequence[str]) -> None:
     """Our flags use dashes; an unknown dashed flag is a typo of ours, not a runner option."""
-    from apache_beam.options.pipeline_options import _BeamArgumentParser
-
-    parser = _BeamArgumentParser(allow_abbrev=False)
-    seen = {}
-    for cls in PipelineOptions.__subclasses__():
-        seen.setdefault(str(cls), cls)
-    for cls in seen.values():
-        cls._add_argparse_args(parser)
-    _, unknown = parser.parse_known_args(list(argv))
+    _, unknown = all_options_parser().parse_known_args(list(argv))
     for arg in unknown:
         name = arg.split("=", 1)[0]
         if name.startswith("--") and "-" in name[2:]:

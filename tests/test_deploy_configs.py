@@ -25,17 +25,9 @@ DEPLOY = REPO / "deploy"
 
 def pipeline_parser():
     """An argparse parser holding every Beam option class plus the pipeline's own flags."""
-    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+    from pipeline.options import all_options_parser
 
-    import pipeline.options  # noqa: F401  (registers CodesageOptions)
-
-    parser = _BeamArgumentParser(allow_abbrev=False)
-    seen = {}
-    for cls in PipelineOptions.__subclasses__():
-        seen.setdefault(f"{cls.__module__}.{cls.__qualname__}", cls)
-    for cls in seen.values():
-        cls._add_argparse_args(parser)
-    return parser
+    return all_options_parser()
 
 
 def assert_pipeline_flags(argv: list[str]):

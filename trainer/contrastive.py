@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trainer.errors import UserError
-from trainer.runfolder import check_run_folder, flag
+from trainer.runfolder import check_run_folder, fixed_settings
 
 
 @dataclass
@@ -81,11 +81,8 @@ def resume_settings(record: dict) -> dict:
     ContrastiveConfig field not in RESUME_MAY_CHANGE (data, split, languages, text/code columns, max
     lengths, name queries, seed, init model, loss, optimisation, DeepSpeed config) plus the global batch.
     `record` is a config.json dict (asdict(cfg) + world_size + data statistics)."""
-    fields = ContrastiveConfig.__dataclass_fields__
-    out = {flag(k): v for k, v in record.items() if k in fields and k not in RESUME_MAY_CHANGE}
-    if all(isinstance(record.get(k), int) for k in ("batch_size", "world_size")):
-        out[GLOBAL_BATCH] = record["batch_size"] * record["world_size"]
-    return out
+    return fixed_settings(record, ContrastiveConfig.__dataclass_fields__, RESUME_MAY_CHANGE,
+                          ("batch_size", "world_size"), GLOBAL_BATCH)
 
 
 def loss_kwargs(cfg: ContrastiveConfig) -> dict:

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trainer.errors import UserError
-from trainer.runfolder import check_run_folder, flag
+from trainer.runfolder import check_run_folder, fixed_settings
 
 
 class TrainingDiverged(UserError):
@@ -94,11 +94,8 @@ def resume_settings(record: dict) -> dict:
     field not in RESUME_MAY_CHANGE (data, tokenizer, split, seed, --seq-len, data streams as resolved,
     shuffling, objective, model, optimisation) plus the global batch. `record` is a run.json dict
     (asdict(cfg) + world_size + the resolved data_streams)."""
-    fields = PretrainConfig.__dataclass_fields__
-    out = {flag(k): v for k, v in record.items() if k in fields and k not in RESUME_MAY_CHANGE}
-    if all(isinstance(record.get(k), int) for k in ("batch_size", "grad_accum", "world_size")):
-        out[GLOBAL_BATCH] = record["batch_size"] * record["grad_accum"] * record["world_size"]
-    return out
+    return fixed_settings(record, PretrainConfig.__dataclass_fields__, RESUME_MAY_CHANGE,
+                          ("batch_size", "grad_accum", "world_size"), GLOBAL_BATCH)
 
 
 def data_streams(cfg: PretrainConfig, world_size: int) -> int:

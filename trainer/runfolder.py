@@ -18,6 +18,7 @@ setting with its saved and new value), so no rank waits for a peer that stopped.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,16 @@ from trainer.errors import UserError
 def flag(field_name: str) -> str:
     """The command-line flag of a config field: `seq_len` -> `--seq-len`."""
     return "--" + field_name.replace("_", "-")
+
+
+def fixed_settings(record: dict, fields, may_change, batch_factors: tuple[str, ...], batch_label: str) -> dict:
+    """The settings of a run record (run.json / config.json dict) that a `--resume` must keep, keyed by
+    flag: every key in `fields` (the config dataclass's fields) not in `may_change`, plus the global
+    batch under `batch_label`, the product of the `batch_factors` keys (when all are integers)."""
+    out = {flag(k): v for k, v in record.items() if k in fields and k not in may_change}
+    if all(isinstance(record.get(k), int) for k in batch_factors):
+        out[batch_label] = math.prod(record[k] for k in batch_factors)
+    return out
 
 
 def check_out_dir(out: Path, resume: bool) -> None:

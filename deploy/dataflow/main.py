@@ -35,16 +35,9 @@ OMIT_FLAG_VALUES = ("false",)     # parameter values meaning "leave the flag out
 def _no_value_flags() -> set[str]:
     """Option strings (`--no-report`, `--no_use_public_ips`, ...) of every pipeline and Beam flag that
     takes no value (argparse nargs == 0: store_true / store_false / store_const / count)."""
-    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+    from pipeline.options import all_options_parser
 
-    import pipeline.options  # noqa: F401  (registers CodesageOptions)
-
-    parser = _BeamArgumentParser(allow_abbrev=False)
-    classes = {}
-    for cls in PipelineOptions.__subclasses__():
-        classes.setdefault(f"{cls.__module__}.{cls.__qualname__}", cls)
-    for cls in classes.values():
-        cls._add_argparse_args(parser)
+    parser = all_options_parser()
     return {opt for action in parser._actions if action.nargs == 0 for opt in action.option_strings
             if opt.startswith("--")}
 
