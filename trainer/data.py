@@ -344,10 +344,15 @@ def collate(items: list[dict]):
 
 
 def make_loader(dataset: PackedStream, num_workers: int = 0, prefetch_factor: int = 4):
-    """A DataLoader yielding single items in the dataset's stream round-robin order."""
+    """A DataLoader yielding single items in the dataset's stream round-robin order.
+
+    It has a generator of its own: a DataLoader iterator otherwise draws its base seed from the
+    global torch RNG when it starts, i.e. after a resume has restored that RNG, which would shift
+    every later dropout mask (the data itself does not depend on the seed it draws)."""
+    import torch
     from torch.utils.data import DataLoader
 
-    kwargs = dict(batch_size=None, num_workers=num_workers)
+    kwargs = dict(batch_size=None, num_workers=num_workers, generator=torch.Generator().manual_seed(0))
     if num_workers > 0:
         kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False)
     return DataLoader(dataset, **kwargs)
