@@ -22,8 +22,14 @@ reserve for export and evaluation, is split between the two training stages. Sta
 export reads that checkpoint. Step counts are planned for an unloaded machine, so a fast machine
 finishes them early and a loaded one is cut by time.
 
-Re-running on the same `--out` reuses steps that finished (their output is complete) and redoes
-the rest; `--fresh` starts over. A non-empty folder that is not a demo folder is refused.
+Re-running on the same `--out` reuses a step that finished (its output is complete) if it was made
+with the same settings (each finished step records them, with its command, in DIR/.demo-steps/);
+a step whose settings changed (e.g. another `--test-fraction`) is redone, and so is every step
+after a step that ran. Only the step counts and time limits that the demo derives from the time
+budget are not settings: a finished training stage is reused under another `--minutes-budget`.
+`--fresh` starts over. A non-empty folder that is not a demo folder is refused. Right after the
+data step the demo checks that the pairs' train and test splits are not empty, so a too small
+input fails before any training.
 """
 from __future__ import annotations
 
@@ -46,6 +52,9 @@ from trainer.errors import UserError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_COSQA = REPO_ROOT.parent / "shared" / "eval" / "cosqa"
 MARKER = "demo.json"
+STAMPS = ".demo-steps"  # DIR/.demo-steps/<step>.json: the settings and command of a finished step
+# flags whose values the demo derives from the time budget: not part of a step's settings
+BUDGET_FLAGS = frozenset({"--max-steps", "--warmup-steps", "--warmup", "--save-every", "--log-every", "--max-minutes"})
 # Seconds per optimizer step of the demo's defaults (tiny model, 16 x 256 tokens; 16 pairs) on an
 # unloaded 2-core CPU, used only to plan the step counts; the time limits are what bound the run.
 STAGE_ORDER = ["read", "filter_kept", "exact_dedup_kept", "near_dedup_kept", "files", "pairs"]
@@ -90,12 +99,25 @@ class Step:
     # Wall-clock limit: past it the step is stopped with SIGTERM as soon as done() holds (for
     # stage 1: a complete checkpoint exists; checkpoints are atomic, so stopping is safe).
     time_limit_s: float | None = None
-    # The step's own run folder: what an interrupted earlier attempt left there (no complete output) is
-    # removed before the step runs again, since the training commands refuse a non-empty --out.
-    run_dir: Path | None = None
+    # The step's own output (folder or file): what an earlier attempt left there (unfinished, or made with
+    # other settings) is removed before the step runs again, since the commands refuse a non-empty --out.
+    output: Path | None = None
 
     def __post_init__(self) -> None:
         self.command = [str(c) for c in self.command]
+
+    def settings(self) -> list[str]:
+        """The command's arguments without the interpreter and the budget-derived flags (and their values)."""
+        args, out = self.command[1:], []
+        skip = False
+        for a in args:
+            if skip:
+                skip = False
+            elif a in BUDGET_FLAGS:
+                skip = True
+            else:
+                out.append(a)
+        return out
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -123,16 +145,45 @@ def _has(path: Path) -> Callable[[], bool]:
     return lambda: path.exists()
 
 
-def _run_step(i: int, n: int, step: Step, env: dict[str, str], log) -> float:
+def _stamp(out: Path, key: str) -> dict | None:
+    try:
+        return json.loads((out / STAMPS / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _reusable(out: Path, step: Step, log) -> bool:
+    """True when the step's output is complete and was made with the settings of this run."""
+    if not step.done():
+        return False
+    stamp = _stamp(out, step.key)
+    if stamp is None:
+        log("    its output exists but the step did not finish in a previous run of the demo (or predates its "
+            "settings records): redoing it")
+        return False
+    if stamp.get("settings") != step.settings():
+        log(f"    its output was made with other settings: {shlex.join(stamp.get('command', []))}; redoing it")
+        return False
+    return True
+
+
+def _run_step(i: int, n: int, step: Step, env: dict[str, str], log, out: Path, upstream_ran: bool) -> float | None:
+    """Run one step, or reuse its output (returns None) when it is reusable and no earlier step ran."""
     now = dt.datetime.now(dt.timezone.utc)
     log(f"\n=== step {i}/{n}: {step.words}")
+    if not upstream_ran and _reusable(out, step, log):
+        log(f"    already done in a previous run of the demo with the same settings: reusing its output, made by\n"
+            f"    {shlex.join(_stamp(out, step.key)['command'])}")
+        return None
     log(f"    command: {shlex.join(step.command)}")
-    if step.done():
-        log("    already done in a previous run of the demo: reusing its output")
-        return 0.0
-    if step.run_dir is not None and step.run_dir.exists():
-        log(f"    removing {step.run_dir}: the unfinished output of an interrupted earlier run")
-        shutil.rmtree(step.run_dir)
+    (out / STAMPS / f"{step.key}.json").unlink(missing_ok=True)
+    if step.output is not None and (step.output.exists() or step.output.is_symlink()):
+        log(f"    removing {step.output}: the output of an earlier run (unfinished, or made with other settings "
+            "or inputs)")
+        if step.output.is_dir() and not step.output.is_symlink():
+            shutil.rmtree(step.output)
+        else:
+            step.output.unlink()
     finish = now + dt.timedelta(seconds=step.estimate_s)
     log(f"    expected to take about {_fmt_duration(step.estimate_s)} (ETA {finish:%H:%M:%S} UTC)")
     start = time.monotonic()
@@ -180,8 +231,25 @@ def _run_step(i: int, n: int, step: Step, env: dict[str, str], log) -> float:
         )
     if not step.done():
         raise UserError(f"step {i} ({step.key}) finished but its output is missing; re-run with --fresh")
+    (out / STAMPS).mkdir(exist_ok=True)
+    (out / STAMPS / f"{step.key}.json").write_text(json.dumps({"settings": step.settings(), "command": step.command}))
     log(f"    done in {_fmt_duration(elapsed)}")
     return elapsed
+
+
+def check_pair_splits(pairs: Path, splits: tuple[str, ...] = ("train", "test")) -> None:
+    """Fail before training when the data step left a split the later steps need empty."""
+    from trainer.pairs_data import read_table
+
+    for split in splits:
+        try:
+            read_table(pairs, split, ["split"])
+        except UserError:
+            raise UserError(
+                f"the data step put no pair into the {split!r} split of {pairs}; training and evaluation need both "
+                "'train' and 'test' pairs: pass more input (--max-files, --input) or a larger --test-fraction "
+                "and re-run the demo"
+            ) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,6 +342,11 @@ def results_table(out: Path) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def _ran(timings: list[tuple[str, float | None]]) -> bool:
+    """Did any earlier step run (not reused)? Then every later step is redone on its new output."""
+    return any(t is not None for _, t in timings)
+
+
 def _stage_seconds(budget_s: float, elapsed_s: float, reserve_s: float) -> tuple[float, float]:
     """Split what is left of the budget between stage 1 (55%) and stage 2 (45%), at least 10 s each."""
     left = budget_s - elapsed_s - reserve_s
@@ -317,15 +390,17 @@ def _demo(args: argparse.Namespace) -> int:
     n_files = args.max_files or 5000
     steps_before = [
         Step("data", "data pipeline: read, filter, deduplicate, parse into (summary, code) pairs, write Parquet + report",
-             pipeline_cmd, _has(data / "manifest.json"), estimate_s=30 + 0.12 * n_files),
+             pipeline_cmd, _has(data / "manifest.json"), estimate_s=30 + 0.12 * n_files, output=data),
         Step("tokenizer", f"train a byte-level BPE tokenizer ({args.vocab_size} tokens) on the files table",
              _py("trainer", "tokenizer", "--data", data / "files", "--vocab-size", args.vocab_size, "--out", tok),
-             _has(tok / "tokenizer.json"), estimate_s=30),
+             _has(tok / "tokenizer.json"), estimate_s=30, output=tok),
     ]
     n = 6
-    timings: list[tuple[str, float]] = []
+    timings: list[tuple[str, float | None]] = []
     for i, step in enumerate(steps_before, 1):
-        timings.append((step.key, _run_step(i, n, step, env, log)))
+        timings.append((step.key, _run_step(i, n, step, env, log, out, _ran(timings))))
+        if step.key == "data":
+            check_pair_splits(data / "pairs")
 
     eval_s = 150.0 if cosqa else 45.0  # CoSQA embeds its 6,267-snippet code base
     reserve_s = min(30.0 + eval_s, 0.3 * budget_s)  # export + evaluation + reports
@@ -342,25 +417,25 @@ def _demo(args: argparse.Namespace) -> int:
                  "--seq-len", args.seq_len, "--batch-size", args.batch_size, "--max-steps", steps1,
                  "--warmup-steps", max(1, steps1 // 10), "--save-every", save1, "--log-every", max(1, min(5, save1)),
                  "--out", stage1),
-             _has(stage1 / "checkpoints" / "latest"), estimate_s=s1, time_limit_s=s1, run_dir=stage1),
+             _has(stage1 / "checkpoints" / "latest"), estimate_s=s1, time_limit_s=s1, output=stage1),
         Step("export", "export the stage-1 checkpoint as a Hugging Face model folder",
              _py("trainer", "export", "--checkpoint", stage1, "--out", model1),
-             _has(model1 / "config.json"), estimate_s=20),
+             _has(model1 / "config.json"), estimate_s=20, output=model1),
         Step("stage2", f"stage 2 contrastive training on (summary, code_hard) pairs from the stage-1 model "
                        f"for {_fmt_duration(s2)}",
              _py("trainer", "contrastive", "--data", data / "pairs", "--init", model1, "--batch-size", args.batch_size,
                  "--max-steps", steps2, "--warmup", max(1, steps2 // 10), "--lr", args.stage2_lr,
                  "--max-minutes", f"{s2 / 60:.2f}",
                  "--out", stage2),
-             _has(stage2 / "model" / "config.json"), estimate_s=s2 + 20, run_dir=stage2),
+             _has(stage2 / "model" / "config.json"), estimate_s=s2 + 20, output=stage2),
         Step("evaluate", "evaluate: held-out pair retrieval (summary -> code_hard, MRR) against BM25"
                          + (" and CoSQA" if cosqa else ""),
              _py("trainer", "evaluate", "--model", stage2 / "model", "--pairs", data / "pairs", "--split", "test",
                  "--bm25", *(["--cosqa", cosqa] if cosqa else []), "--json", eval_json),
-             _has(eval_json), estimate_s=eval_s),
+             _has(eval_json), estimate_s=eval_s, output=eval_json),
     ]
     for i, step in enumerate(steps_after, len(steps_before) + 1):
-        timings.append((step.key, _run_step(i, n, step, env, log)))
+        timings.append((step.key, _run_step(i, n, step, env, log, out, _ran(timings))))
 
     from trainer.report import report_at_end_of_run
 
@@ -385,7 +460,7 @@ def _demo(args: argparse.Namespace) -> int:
                         ("stage-2 run (model in ./model)", stage2), ("evaluation", eval_json),
                         *(("training report", Path(p)) for p in reports)):
         log(f"  {label:<34} {path}")
-    log("time per step: " + ", ".join(f"{k} {_fmt_duration(t) if t else 'reused'}" for k, t in timings))
+    log("time per step: " + ", ".join(f"{k} {'reused' if t is None else _fmt_duration(t)}" for k, t in timings))
     log("\nresults:")
     log(results_table(out))
     return 0
