@@ -418,14 +418,17 @@ def _examples_section(pairs: list[str], per_lang: int, seed: int) -> str:
     return "\n".join(parts)
 
 
-def write_report(out_dir: str, *, seed: int = 0, examples_per_lang: int = 3, max_length_rows: int = 200_000) -> str:
+def write_report(out_dir: str, *, manifest: dict[str, Any] | None = None, seed: int = 0, examples_per_lang: int = 3,
+                 max_length_rows: int = 200_000) -> str:
     """Write `out_dir/report.html` from a finished output folder; return its path.
 
-    Reads manifest.json and the shards it lists (bounded memory, see module docstring). The page
+    Reads manifest.json (or takes `manifest`, its content, when the pipeline draws the page just
+    before writing it) and the shards it lists (bounded memory, see module docstring). The page
     is written to a temporary name and renamed, so a crash never leaves a half-written report.
     """
     out_dir = os.fspath(out_dir)
-    manifest = _read_manifest(out_dir)
+    if manifest is None:
+        manifest = _read_manifest(out_dir)
     files = _shards(out_dir, manifest, "files")
     pairs = _shards(out_dir, manifest, "pairs")
     rejected = _shards(out_dir, manifest, "rejected")

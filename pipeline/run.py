@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from functools import partial
 from typing import Any, Sequence
 
 import apache_beam as beam
@@ -216,6 +217,19 @@ class RunResult:
     counters: list[str]
 
 
+def _draw_report(out_dir: str, manifest: dict[str, Any], drawn: list[str]) -> None:
+    """Draw report.html before the manifest is written (the manifest stays the last file). A
+    failure to draw is a warning: the tables are complete and the page can be drawn again later."""
+    from .report import write_report
+
+    log.info("writing the report")
+    try:
+        drawn.append(write_report(out_dir, manifest=manifest))
+    except Exception as exc:  # noqa: BLE001 - never lose a finished job to its report page
+        log.warning("the report page could not be drawn (%s: %s); the tables are complete, draw it again with: "
+                    "python -m pipeline.report %s", type(exc).__name__, exc, out_dir)
+
+
 def _reject_unknown_flags(argv: Sequence[str]) -> None:
     """Our flags use dashes; an unknown dashed flag is a typo of ours, not a runner option."""
     _, unknown = all_options_parser().parse_known_args(list(argv))
@@ -269,7 +283,9 @@ def run(argv: Sequence[str]) -> RunResult:
                     "runner": str(options.view_as(StandardOptions).runner or "DirectRunner")},
         }
         log.info("job finished in %.1f s; moving the output into %s", time.time() - started, opts.output)
-        manifest = finalize(staging, opts.output, options_dict(options), counts, extra, opts.overwrite)
+        reports: list[str] = []
+        manifest = finalize(staging, opts.output, options_dict(options), counts, extra, opts.overwrite,
+                            before_manifest=None if opts.no_report else partial(_draw_report, drawn=reports))
     except BaseException:
         discard_staging(staging)
         raise
@@ -277,10 +293,5 @@ def run(argv: Sequence[str]) -> RunResult:
         counters = counter_lines(result.metrics().query())
     except Exception:  # some runners do not support metrics queries
         counters = []
-    report = None
-    if not opts.no_report:
-        from .report import write_report
-
-        log.info("writing the report")
-        report = write_report(opts.output)
+    report = reports[0] if reports else None
     return RunResult(opts.output, manifest, report, time.time() - started, summary_lines(counts, reasons), counters)

@@ -39,7 +39,7 @@ import os
 import re
 import shutil
 import uuid
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import apache_beam as beam
 import pyarrow as pa
@@ -365,11 +365,15 @@ def _move_into_place(staging: str, out_dir: str, shards: list[ShardInfo]) -> Non
 
 
 def finalize(staging: str, out_dir: str, options: dict[str, Any], counts: dict[str, dict[str, int]],
-             extra: dict[str, Any], overwrite: bool) -> Manifest:
+             extra: dict[str, Any], overwrite: bool,
+             before_manifest: Callable[[str, dict[str, Any]], None] | None = None) -> Manifest:
     """Move the staged shards to OUT and write manifest.json last. Returns the manifest.
 
     Shards are taken from the staging folder's `_meta/shards.json` (rows, bytes, sha256
     computed by the writers); the set must be complete for each table (0..M-1).
+    `before_manifest(out_dir, manifest_dict)` runs when the shards are in place and the manifest
+    is not yet written (the report page is drawn there, so that the manifest stays the last file
+    and its presence still means the output is complete).
     """
     shard_dicts = read_meta(staging, "shards")
     shards = sorted((ShardInfo(**d) for d in shard_dicts), key=lambda s: (TABLES.index(s.table), s.path))
@@ -391,7 +395,10 @@ def finalize(staging: str, out_dir: str, options: dict[str, Any], counts: dict[s
         _replace_old_output(out_dir)
     _move_into_place(staging, out_dir, shards)
     manifest = Manifest(options=options, counts=counts, shards=shards, extra=extra)
-    write_bytes(join(out_dir, MANIFEST_NAME), manifest.to_json().encode("utf-8"))
+    text = manifest.to_json()
+    if before_manifest is not None:
+        before_manifest(out_dir, json.loads(text))
+    write_bytes(join(out_dir, MANIFEST_NAME), text.encode("utf-8"))
     return manifest
 
 

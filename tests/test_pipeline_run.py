@@ -147,6 +147,33 @@ def test_manifest_and_report_say_near_dedup_was_off(tmp_path):
     assert "Near dedup was disabled" in lsh_section and "plot-lsh" not in lsh_section
 
 
+def test_report_is_drawn_before_the_manifest_and_its_failure_keeps_the_output(tmp_path, monkeypatch, caplog):
+    """manifest.json is the last file written (its presence means the output is complete), so the
+    report page is drawn before it; a report that cannot be drawn is a warning, not a lost job."""
+    import pipeline.report as report
+    from pipeline.run import run
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text('def f(x):\n    """Return x unchanged, as documented."""\n    y = x\n    return y\n')
+    out = tmp_path / "out"
+    result = run(["--input", str(src), "--output", str(out), "--no-near-dedup", "--no-pair-dedup"])
+    assert result.report == str(out / "report.html")
+    newest = max((p for p in out.rglob("*") if p.is_file()), key=lambda p: p.stat().st_mtime_ns)
+    assert newest.name == "manifest.json"
+    assert f"{sum(read_manifest(str(out)).counts['files'].values()):,}" in Path(result.report).read_text()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated drawing failure")
+
+    monkeypatch.setattr(report, "write_report", broken)
+    out2 = tmp_path / "out2"
+    with caplog.at_level("WARNING", logger="pipeline"):
+        result = run(["--input", str(src), "--output", str(out2), "--no-near-dedup", "--no-pair-dedup"])
+    assert result.report is None and (out2 / "manifest.json").exists() and not (out2 / "report.html").exists()
+    assert "simulated drawing failure" in caplog.text and "python -m pipeline.report" in caplog.text
+
+
 def test_summary_and_counter_lines_read_like_sentences():
     from types import SimpleNamespace
 

@@ -142,6 +142,19 @@ def test_finalize_moves_into_place_and_writes_the_manifest_last(tmp_path, stage)
     assert newest.endswith(MANIFEST_NAME)
 
 
+def test_before_manifest_hook_sees_the_shards_and_no_manifest(tmp_path, stage):
+    seen = {}
+
+    def hook(out_dir, manifest):
+        seen["listing"] = sorted(os.listdir(out_dir))
+        seen["manifest"] = manifest
+
+    out = tmp_path / "out"
+    manifest = write.finalize(stage(), str(out), {"k": 1}, {}, {"table4": {}}, overwrite=False, before_manifest=hook)
+    assert seen["listing"] == ["files", "pairs", "rejected"]
+    assert seen["manifest"] == json.loads((out / MANIFEST_NAME).read_text()) == json.loads(manifest.to_json())
+
+
 def test_overwrite_replaces_and_refusal_keeps_the_old_output(tmp_path, stage):
     out = tmp_path / "out"
     write.finalize(stage("a"), str(out), {}, {}, {}, overwrite=False)
