@@ -4,7 +4,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .contract import IDENTIFIER_KINDS, REJECT_STAGES, SPLITS, schema_for
+from .contract import IDENTIFIER_KINDS, REJECT_STAGES, SCHEMA_VERSION, SCHEMAS, SPLITS, schema_for
 
 
 class SchemaError(ValueError):
@@ -48,16 +48,38 @@ def _check_values(name: str, table: pa.Table, kind: str) -> None:
                     raise SchemaError(kind, "identifiers", "span end past the end of content")
 
 
-def validate(table: pa.Table, kind: str) -> pa.Table:
-    """Check `table` against the `kind` schema ('files', 'pairs', 'rejected').
+def _kind_and_version(table: pa.Table, kind: str | None) -> str:
+    """The table kind to check: `kind`, else the one the table's schema metadata names (every shard
+    the pipeline writes carries `codesage.table` and `codesage.schema_version`). A table stamped with
+    another schema version than this code's is refused whatever its columns."""
+    meta = table.schema.metadata or {}
+    stamped = meta.get(b"codesage.table", b"").decode("utf-8", "replace") or None
+    if kind is None:
+        if stamped is None:
+            raise SchemaError("table", None, "no kind given and its metadata names none (codesage.table); "
+                              f"pass kind, one of {sorted(SCHEMAS)}")
+        kind = stamped
+    if kind not in SCHEMAS:
+        raise SchemaError(str(kind), None, f"unknown kind; one of {sorted(SCHEMAS)}")
+    version = meta.get(b"codesage.schema_version")
+    if version is not None and version.decode("utf-8", "replace") != str(SCHEMA_VERSION):
+        raise SchemaError(kind, None, f"written with schema version {version.decode('utf-8', 'replace')}, "
+                                      f"this code implements version {SCHEMA_VERSION}")
+    return kind
 
-    Checks, in order: every contract column is present; each column has the contract type;
+
+def validate(table: pa.Table, kind: str | None = None) -> pa.Table:
+    """Check `table` against the `kind` schema ('files', 'pairs', 'rejected'; default: the kind its
+    metadata names, as every shard the pipeline writes has it).
+
+    Checks, in order: the schema version in the metadata, if any, is this code's; every contract column is present; each column has the contract type;
     non-nullable columns hold no nulls; enumerated values (split, stage, identifier kind)
     are legal. Extra columns are an error too (the contract is closed). Returns the table
     cast to the exact contract schema (same column order, with schema metadata), so writers
     can call `validate` as the last step before writing. Raises `SchemaError` naming the
     first offending column.
     """
+    kind = _kind_and_version(table, kind)
     schema = schema_for(kind)
     names = set(table.column_names)
     for field in schema:

@@ -23,6 +23,31 @@ def test_valid_files_table_round_trips():
     assert table.schema.equals(schemas.FILES_SCHEMA)
 
 
+def test_kind_defaults_to_the_one_the_metadata_names(tmp_path):
+    import pyarrow.parquet as pq
+
+    # what a user does with a shard: read it and validate it, without saying which table it is
+    pq.write_table(_files_table(), tmp_path / "part.parquet")
+    shard = pq.read_table(tmp_path / "part.parquet")
+    assert validate(shard).schema.equals(schemas.FILES_SCHEMA)
+    with pytest.raises(SchemaError, match="'content'"):
+        validate(shard.drop_columns(["content"]))
+    bare = shard.replace_schema_metadata(None)
+    with pytest.raises(SchemaError, match="no kind given"):
+        validate(bare)
+    assert validate(bare, "files").num_rows == 1
+    with pytest.raises(SchemaError, match="unknown kind"):
+        validate(bare, "file")
+
+
+def test_another_schema_version_is_refused():
+    table = _files_table()
+    meta = dict(table.schema.metadata)
+    meta[b"codesage.schema_version"] = b"2"
+    with pytest.raises(SchemaError, match="schema version 2"):
+        validate(table.replace_schema_metadata(meta), "files")
+
+
 def test_missing_column_is_named():
     table = _files_table().drop_columns(["content"])
     with pytest.raises(SchemaError) as exc:
