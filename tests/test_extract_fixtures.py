@@ -237,6 +237,31 @@ def test_parse_timeout_is_reported_and_parser_reusable():
     assert ex.extract("def g():\n    '''Doc.'''\n    pass\n").functions[0].docstring == "Doc."
 
 
+def test_parse_budget_counts_work_not_wall_time(monkeypatch):
+    """Whether a file is rejected as parse_timeout depends on the file only (deterministic output on any
+    machine or load): the budget counts tree-sitter progress checks, and a slow clock changes nothing."""
+    import time as time_module
+
+    import tree_sitter
+
+    from pipeline.languages import registry
+    from pipeline.parse import ts_utils
+
+    code = "def f(x):\n    return [x + i for i in range(10)]\n" * 400
+    parser = tree_sitter.Parser(registry.get("python").ts_language())
+    work = ts_utils.parse_work(parser, code.encode())
+    assert work == ts_utils.parse_work(parser, code.encode()) > 10
+    fits = work / ts_utils.PROGRESS_CHECKS_PER_MS  # a budget of exactly the file's work
+    too_small = (work - 1.5) / ts_utils.PROGRESS_CHECKS_PER_MS  # ceil() gives work - 1 checks
+    assert Extractor("python", max_parse_ms=too_small).extract(code).error == "parse_timeout"
+    # a machine so loaded that every clock read jumps a minute: the same file still fits its budget
+    clock = iter(range(0, 10**9, 60))
+    monkeypatch.setattr(time_module, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr(time_module, "monotonic", lambda: float(next(clock)))
+    res = Extractor("python", max_parse_ms=fits).extract(code)
+    assert res.error is None and len(res.functions) == 400
+
+
 def test_depth_bound_and_deep_trees_do_not_recurse():
     nested = "".join("    " * i + f"def f{i}():\n" for i in range(40)) + "    " * 40 + "pass\n"
     assert Extractor("python", max_depth=16).extract(nested).error == "max_depth_exceeded"

@@ -97,7 +97,9 @@ def add_parse_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--english-min-prob", type=float, default=d.english_min_prob,
                         help="reject a summary when P(English) from py3langid is below this")
     parser.add_argument("--parse-timeout-ms", type=int, default=d.parse_timeout_ms,
-                        help="per-file tree-sitter parse budget; slower files are rejected at stage parse")
+                        help="per-file tree-sitter parse budget in milliseconds of one core, counted deterministically in parser "
+                             "operations (25 progress checks of 100 operations per ms), never wall time; files that need more "
+                             "are rejected at stage parse (parse_timeout)")
     parser.add_argument("--max-tree-depth", type=int, default=d.max_tree_depth,
                         help="deepest function nesting walked; deeper files are rejected at stage parse")
     parser.add_argument("--pair-dedup-threshold", type=float, default=d.pair_dedup_threshold,

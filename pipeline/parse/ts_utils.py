@@ -10,15 +10,43 @@ Invariants:
 from __future__ import annotations
 
 import bisect
+import math
 import os
 import re
-import time
 
 import tree_sitter
 
 
 class ParseTimeout(Exception):
-    """The parser was cancelled by the time budget."""
+    """The parser was cancelled: the file needs more parse work than its budget."""
+
+
+# tree-sitter calls the progress callback once per 100 parser operations (OP_COUNT_PER_PARSER_TIMEOUT_CHECK
+# in lib/src/parser.c): a count that depends only on the input and the grammar. The parse budget is
+# counted in these checks, never in wall time, so whether a file is rejected does not depend on the
+# machine or its load (same input and options -> same output, on any runner). A budget of 1 ms is
+# PROGRESS_CHECKS_PER_MS checks: what one core parses in a millisecond (21-29 measured on the Stack
+# sample on this project's 2-core machine; about 5 checks per KB of ordinary code).
+PROGRESS_CHECKS_PER_MS = 25
+
+
+def parse_budget_checks(max_parse_ms: float) -> int:
+    """The number of progress checks a parse may use under a budget of `max_parse_ms`."""
+    return max(1, math.ceil(max_parse_ms * PROGRESS_CHECKS_PER_MS))
+
+
+def parse_work(parser: tree_sitter.Parser, data: bytes) -> int:
+    """The progress checks (units of 100 parser operations) a full parse of `data` takes."""
+    view = memoryview(data)
+    checks = 0
+
+    def progress(_offset: int, _has_error: bool) -> bool:
+        nonlocal checks
+        checks += 1
+        return False
+
+    parser.parse(lambda offset, _point: view[offset:], progress_callback=progress)
+    return checks
 
 
 def encode(content: str) -> bytes:
@@ -28,9 +56,11 @@ def encode(content: str) -> bytes:
 
 def parse_bounded(parser: tree_sitter.Parser, data: bytes, max_parse_ms: float | None,
                   keep_source: bool = False) -> tree_sitter.Tree:
-    """Parse `data`, cancelling after `max_parse_ms` milliseconds of wall time (None: no bound).
+    """Parse `data` within a work budget of `max_parse_ms` (None: no bound); raises ParseTimeout.
 
-    Uses the tree-sitter 0.25+ progress callback (returning True cancels); raises ParseTimeout.
+    The budget is deterministic: `parse_budget_checks(max_parse_ms)` progress checks of the
+    tree-sitter 0.25+ progress callback (one per 100 parser operations; returning True cancels),
+    not wall time, so the same file is accepted or rejected on every machine and under any load.
     The parser is reset after a cancellation so it can be reused for the next file.
 
     A tree parsed through a read callback keeps no source bytes: `Node.text` and text
@@ -41,13 +71,15 @@ def parse_bounded(parser: tree_sitter.Parser, data: bytes, max_parse_ms: float |
     if not max_parse_ms:
         return parser.parse(data)
     view = memoryview(data)
-    deadline = time.perf_counter() + max_parse_ms / 1000.0
+    left = parse_budget_checks(max_parse_ms)
 
     def read(offset: int, _point) -> bytes:
         return view[offset:]
 
     def progress(_offset: int, _has_error: bool) -> bool:
-        return time.perf_counter() > deadline
+        nonlocal left
+        left -= 1
+        return left < 0
 
     try:
         tree = parser.parse(read, progress_callback=progress)
