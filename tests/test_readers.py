@@ -359,3 +359,25 @@ def test_parquet_with_contract_columns_and_no_lang_uses_the_extension(tmp_path):
         assert_that(read["rejected"] | "Rej" >> beam.Map(lambda r: (r["id"], r["path"], r["reason"])),
                     equal_to([("c", "README", "no_language"), ("d", "notes.txt", "unknown_language:.txt")]),
                     label="rejects")
+
+
+def test_star_counts_that_are_nan_or_not_numbers_are_none_in_every_reader(tmp_path):
+    """pandas writes a missing max_stars_count as NaN (a float column): it crashed the Parquet reader
+    mid-job while JSONL silently dropped the same value. One rule now: a finite number >= 0 is an
+    int, anything else None (ranked as 0 stars)."""
+    from pipeline.readers.common import star_count
+
+    assert [star_count(v) for v in (None, float("nan"), float("inf"), -3, -1.0, True, "many", "7", 2.0, 5)] == \
+        [None, None, None, None, None, None, None, None, 2, 5]
+    folder = tmp_path / "data" / "python"
+    folder.mkdir(parents=True)
+    texts = [f"def f{i}(x):\n    return x + {i}\n" for i in range(3)]
+    pq.write_table(pa.table({"content": texts, "max_stars_repo_path": [f"m{i}.py" for i in range(3)],
+                             "max_stars_count": pa.array([float("nan"), 3.0, None], pa.float64())}),
+                   folder / "nan.parquet")
+    records, rejects = read_all(resolve_inputs([str(folder / "nan.parquet")]))
+    assert rejects == [] and sorted((r["path"], r["stars"]) for r in records) == [("m0.py", None), ("m1.py", 3), ("m2.py", None)]
+    lines = [json.dumps({"content": t, "path": f"j{i}.py", "stars": s}) for i, (t, s) in enumerate(zip(texts, ["many", 4.0, 2]))]
+    (tmp_path / "x.jsonl").write_text("\n".join(lines) + "\n")
+    records, rejects = read_all(resolve_inputs([str(tmp_path / "x.jsonl")]))
+    assert rejects == [] and sorted((r["path"], r["stars"]) for r in records) == [("j0.py", None), ("j1.py", 4), ("j2.py", 2)]

@@ -8,7 +8,7 @@ Contract of a *file record* leaving a reader (see pipeline/records.py):
     licenses  list of SPDX ids (possibly empty)
     content   the file decoded as strict UTF-8, unmodified
     size      len(content.encode("utf-8"))
-    stars     int or None
+    stars     int >= 0 or None (`star_count`: missing, NaN, negative or non-numeric values are None)
 Anything that cannot become such a record becomes a `rejected` row with stage "read".
 
 Every str a reader puts into a record or a reject row (id, repo, path, licenses, reason) must be
@@ -19,6 +19,7 @@ JSON may spell them as `\\udcxx` escapes, and Beam's coders and Arrow refuse suc
 from __future__ import annotations
 
 import hashlib
+import math
 import posixpath
 from typing import Any, Iterable
 
@@ -117,6 +118,24 @@ def text_problem(content: str) -> str | None:
     return None
 
 
+def star_count(value: Any) -> int | None:
+    """A repository star count as an int, or None when the input has none usable.
+
+    The Stack's `max_stars_count` is a float column whose missing values are null, or NaN when the
+    Parquet file went through pandas; JSONL may hold anything. A finite number >= 0 becomes an int
+    (2.0 -> 2); None, NaN, infinities, negatives, booleans and non-numbers become None, which the
+    survivor ranking counts as 0 stars. Both readers use this one rule, so the same value never
+    crashes one reader and passes the other.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value >= 0 else None
+    return None
+
+
 def make_record(
     *,
     id: str | None,
@@ -137,7 +156,7 @@ def make_record(
         "licenses": [str(x) for x in (licenses or [])],
         "content": content,
         "size": len(raw),
-        "stars": int(stars) if stars is not None else None,
+        "stars": star_count(stars),
     }
 
 

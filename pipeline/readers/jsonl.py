@@ -77,10 +77,8 @@ def record_from_object(obj, where: str, languages: tuple[str, ...] | None):
         problem = "invalid_utf8"
     if problem is not None:
         return reject(problem, lang, ident)
-    stars = obj.get("stars")
     record = make_record(
-        id=ident, lang=lang, repo=repo, path=path, licenses=licenses,
-        content=content, stars=stars if isinstance(stars, int) and not isinstance(stars, bool) else None,
+        id=ident, lang=lang, repo=repo, path=path, licenses=licenses, content=content, stars=obj.get("stars"),
     )
     return record, None
 
