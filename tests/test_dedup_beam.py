@@ -156,3 +156,32 @@ def test_exact_and_near_dedup_end_to_end_all_variants():
         assert_that(pair["kept"], equal_to([pairs[0]]), label="CheckPairKept")
         assert_that(_rej(pair["rejected"], "PairRej"),
                     equal_to([(f"v{i}:1", "pair_dedup", J, "v0:1") for i in (1, 2, 3)]), label="CheckPairRej")
+
+
+def test_repeated_ids_are_made_unique_before_near_dedup():
+    """Inputs with ids of their own (JSONL, contract Parquet) may repeat one for different texts. Exact
+    dedup then keeps one record per id (best rank, then text hash) and rejects the others as
+    duplicate_id, so near dedup sees unique ids and finds the near duplicates among the kept ones (a
+    repeated id used to hide them: both near-duplicate files were kept)."""
+    rng = random.Random(7)
+    text = " ".join(_words(rng, 300))
+    edited = text.replace(text.split()[10], "changed", 1)
+    recs = [
+        {"id": "X", "content": " ".join(_words(rng, 300)), "licenses": [], "stars": None, "path": "a.py"},
+        {"id": "X", "content": text, "licenses": ["MIT"], "stars": 3, "path": "split.py"},  # better rank: kept
+        {"id": "Y", "content": edited, "licenses": ["MIT"], "stars": 0, "path": "split2.py"},
+    ]
+    for r in recs:
+        r.update(lang="python", repo="r")
+    with TestPipeline() as p:
+        for name, order in (("fwd", recs), ("rev", list(reversed(recs)))):
+            src = p | f"Create_{name}" >> beam.Create(order, reshuffle=(name == "rev"))
+            ex = src | f"Exact_{name}" >> ExactDedup(text_key="content", stage="exact_dedup")
+            assert_that(ex["rejected"] | f"ExRej_{name}" >> beam.Map(lambda r: (r["id"], r["path"], r["reason"], r["kept_id"])),
+                        equal_to([("X", "a.py", "duplicate_id", "X")]), label=f"CheckExact_{name}")
+            assert_that(ex["kept"] | f"ExKept_{name}" >> beam.Map(lambda r: (r["id"], r["path"])),
+                        equal_to([("X", "split.py"), ("Y", "split2.py")]), label=f"CheckExactKept_{name}")
+            near = ex["kept"] | f"Near_{name}" >> NearDedup(NearDedupParams(cc_max_rounds=3), text_key="content",
+                                                             stage="near_dedup")
+            assert_that(_rej(near["rejected"], f"Rej_{name}"), equal_to([("Y", "near_dedup", J, "X")]),
+                        label=f"CheckNear_{name}")
