@@ -147,16 +147,19 @@ def resolve_inputs(
         jsonl=tuple(sorted(set(jsonl))),
         trees=tuple(trees),
     )
-    trees_empty = not any(True for tree in plan.trees for _ in list_tree(tree, languages))
-    if not (plan.parquet or plan.jsonl) and trees_empty:
+    listed = [(rel, lang) for tree in plan.trees for _, rel, lang in list_tree(tree, languages)]
+    if not (plan.parquet or plan.jsonl) and all(lang is None for _, lang in listed):
+        links = [rel for rel, _ in listed]
+        hint = (f"; its folders {', '.join(map(str, links[:3]))} are symbolic links, which are not followed: "
+                "pass their targets as --input") if links else ""
         if languages:
             raise UserError(
                 f"--input {', '.join(patterns)} holds no file of the selected languages "
-                f"({', '.join(languages)}); check --input and --languages"
+                f"({', '.join(languages)}); check --input and --languages{hint}"
             )
         raise UserError(
             f"--input {', '.join(patterns)} holds no file of the selected languages (no file has an extension "
-            "of a registered language); check --input"
+            f"of a registered language); check --input{hint}"
         )
     return plan
 
@@ -191,7 +194,7 @@ def languages_in_plan(plan: InputPlan, languages: tuple[str, ...] | None) -> tup
         return tuple(sorted(all_specs()))
     found.update(part.dir_lang for part in plan.parquet)
     for tree in plan.trees:
-        found.update(lang for _, _, lang in list_tree(tree, None))
+        found.update(lang for _, _, lang in list_tree(tree, None) if lang is not None)
     return tuple(sorted(found))
 
 

@@ -12,6 +12,12 @@ relative path is not valid UTF-8 (a name the OS hands over with surrogate escape
 counted `read` reject `undecodable_path` whose `path` shows the raw bytes as `\\xNN` escapes
 (`common.printable`); the tree's other files are read normally. `repo` is made printable the
 same way, so no record or reject row carries a string that is not valid UTF-8.
+
+Symbolic links to files are followed (a broken one is an `unreadable` reject). Symbolic links to
+directories are not followed (a link may point anywhere, e.g. at `/`, or loop): each one becomes a
+counted `read` reject `symlinked_directory` whose `path` is the link's path with a trailing `/`
+(lang null: its files were never listed). Pass the linked folder as an `--input` of its own to
+read it.
 """
 from __future__ import annotations
 
@@ -55,7 +61,8 @@ def tree_source(root: str, max_files: int | None = None) -> TreeSource:
 
 
 def list_tree(source: TreeSource, languages: tuple[str, ...] | None):
-    """Yield (source, relative path, lang) for every file of a registered language, sorted by path.
+    """Yield (source, relative path, lang) for every file of a registered language, sorted by path,
+    and (source, "link/", None) for every symbolic link to a directory (not followed; see module doc).
 
     The relative path is a `str` with `/` separators. A relative path that is not valid UTF-8 is
     yielded as `bytes` (its raw OS bytes) instead, because such a str cannot cross a Beam coder;
@@ -63,6 +70,7 @@ def list_tree(source: TreeSource, languages: tuple[str, ...] | None):
     with the smallest sha1(relative path bytes): a deterministic sample spread over the whole tree
     rather than its alphabetically first folders.
     """
+    linked_dirs = []
     if source.files is not None:
         rels = list(source.files)
     else:
@@ -70,6 +78,9 @@ def list_tree(source: TreeSource, languages: tuple[str, ...] | None):
         skip = SKIP_DIRS | set(source.exclude_dirs)
         for folder, dirs, names in os.walk(source.root):
             dirs[:] = sorted(d for d in dirs if d not in skip)
+            for d in dirs:  # os.walk lists them but never descends into them (followlinks=False)
+                if os.path.islink(os.path.join(folder, d)):
+                    linked_dirs.append(os.path.relpath(os.path.join(folder, d), source.root).replace(os.sep, "/") + "/")
             for name in names:
                 rels.append(os.path.relpath(os.path.join(folder, name), source.root).replace(os.sep, "/"))
     chosen = []
@@ -83,6 +94,8 @@ def list_tree(source: TreeSource, languages: tuple[str, ...] | None):
         chosen = chosen[: source.max_files]
     for raw, rel, lang in sorted(chosen):
         yield source, (rel if is_utf8(rel) else raw), lang
+    for rel in sorted(linked_dirs):
+        yield source, (rel if is_utf8(rel) else os.fsencode(rel)), None
 
 
 class ReadTreeFile(beam.DoFn):
@@ -97,6 +110,14 @@ class ReadTreeFile(beam.DoFn):
 
     def process(self, element):
         source, rel, lang = element
+        if lang is None:  # see list_tree: a symbolic link to a directory, not followed
+            self._rejected.inc()
+            yield beam.pvalue.TaggedOutput(
+                REJECTED_TAG,
+                read_reject(id=None, lang=None, path=printable(rel) if isinstance(rel, str) else
+                            rel.decode("utf-8", errors="backslashreplace"), reason="symlinked_directory"),
+            )
+            return
         if isinstance(rel, bytes):  # see list_tree: a name that is not valid UTF-8
             self._rejected.inc()
             yield beam.pvalue.TaggedOutput(
