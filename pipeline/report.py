@@ -342,9 +342,12 @@ def _clusters_section(manifest: dict[str, Any], files: list[str]) -> str:
     clusters = sum(hist.values())
     dup_clusters = sum(v for k, v in hist.items() if k > 1)
     files_in = sum(k * v for k, v in hist.items())
+    counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
+    removed = {stage: sum((counts.get(f"rejected.{stage}") or {}).values()) for stage in ("exact_dedup", "near_dedup")}
     parts = [
         f"<p>{clusters:,} clusters over {files_in:,} input files; {dup_clusters:,} clusters hold more than one "
-        f"file (one survivor each; the others are in <code>rejected/</code> with stage near_dedup).</p>",
+        f"file (one survivor each; the others are in <code>rejected/</code>: {removed['exact_dedup']:,} with stage "
+        f"exact_dedup, identical after normalization, and {removed['near_dedup']:,} with stage near_dedup).</p>",
         _img("clusters", report_plots.cluster_histogram(hist), "cluster-size histogram"),
         "<h3>Largest clusters</h3>",
     ]

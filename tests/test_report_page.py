@@ -249,6 +249,21 @@ def test_report_numbers_and_escaping_on_known_data(tmp_path: Path):
     assert "b=9 bands of r=13" in page
 
 
+def test_cluster_sentence_splits_removed_files_by_stage(pipeline_out: Path):
+    """Clusters count exact and near duplicates; the page used to say every removed member was in
+    rejected/ with stage near_dedup."""
+    import re
+
+    manifest = json.loads((pipeline_out / "manifest.json").read_text())
+    page = (pipeline_out / "report.html").read_text(encoding="utf-8")
+    exact = sum(manifest["counts"].get("rejected.exact_dedup", {}).values())
+    near = sum(manifest["counts"].get("rejected.near_dedup", {}).values())
+    assert near > 0
+    m = re.search(r"<code>rejected/</code>: ([\d,]+) with stage exact_dedup, identical after normalization, and "
+                  r"([\d,]+) with stage near_dedup", page)
+    assert m and (int(m.group(1).replace(",", "")), int(m.group(2).replace(",", ""))) == (exact, near)
+
+
 def test_report_has_every_section_and_escapes(pipeline_out: Path):
     page = (pipeline_out / "report.html").read_text(encoding="utf-8")
     for key, title in SECTIONS:
