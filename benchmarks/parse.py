@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     if not os.path.isdir(data_dir):
         print(f"no corpus at {args.corpus} (expected data/<lang>/*.parquet)", file=sys.stderr)
         return 2
-    wanted = registry.parse_language_list(args.languages)
+    wanted = registry.parse_language_list(args.languages or None)
     rows = []
     breakdown = []
     tot_bytes = tot_parse = tot_extract = 0.0

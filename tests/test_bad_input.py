@@ -154,6 +154,11 @@ def test_cli_prints_user_errors_as_one_line(tmp_path, capsys):
 
     assert main(["--output", str(tmp_path / "o2"), "--languages", "python,klingon"]) == 2
     assert "klingon" in capsys.readouterr().err
+    for empty in ("", " , "):  # e.g. --languages "$LANGS" with LANGS unset: not "every language"
+        assert main(["--output", str(tmp_path / "o2"), "--languages", empty]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "names no language" in err and "\n" not in err
+    assert not (tmp_path / "o2").exists()
     assert main(["--output", str(tmp_path / "o3"), "--max-byts", "5"]) == 2
     assert "unknown option --max-byts" in capsys.readouterr().err
     assert main(["--input", str(tmp_path)]) == 2

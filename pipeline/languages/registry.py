@@ -161,8 +161,10 @@ def canonical_key(name: str) -> str | None:
 
 
 def parse_language_list(text: str | None) -> tuple[str, ...] | None:
-    """'python,java' -> ('java', 'python'); None/'' -> None (all). Unknown keys raise."""
-    if not text:
+    """'python,java' -> ('java', 'python'); None -> None (all languages). Unknown keys raise, and so
+    does a list that names no language ('', ','): an empty `--languages "$LANGS"` from an unset
+    shell variable must not quietly mean every language."""
+    if text is None:
         return None
     keys = []
     for part in text.split(","):
@@ -175,4 +177,6 @@ def parse_language_list(text: str | None) -> tuple[str, ...] | None:
                 f"--languages: unknown language {part!r}; known languages: {', '.join(sorted(_registry()))}"
             )
         keys.append(key)
+    if not keys:
+        raise UnknownLanguageError(f"--languages {text!r} names no language; leave the flag out to keep every language")
     return tuple(sorted(set(keys)))
