@@ -14,6 +14,20 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _test_pipelines_run_in_process() -> None:
+    """Beam's TestPipeline defaults to the DirectRunner, which in Beam 2.7x first tries to download
+    and start the Prism runner (seconds per pipeline offline). The pipeline's own runs use the
+    in-process FnApiRunner (pipeline.run.local_runner); the transform tests use it too."""
+    try:
+        from apache_beam.options.pipeline_options import StandardOptions
+    except ImportError:  # a trainer-only environment has no Beam
+        return
+    StandardOptions.DEFAULT_RUNNER = "FnApiRunner"
+
+
+_test_pipelines_run_in_process()
+
+
 def _require(path: Path, what: str) -> Path:
     if path.exists():
         return path

@@ -265,3 +265,32 @@ def test_cli_rejects_a_file_name_that_is_not_utf8_and_overwrites_its_own_output(
     (out / "report.html.tmp").write_text("left by a killed report writer")
     assert main([*args, "--overwrite"]) == 0, capsys.readouterr().err[-3000:]
     assert sorted(os.listdir(out)) == ["files", "manifest.json", "pairs", "rejected"]
+
+
+def test_default_runner_is_the_in_process_fnapi_runner_without_a_prism_download(tmp_path, monkeypatch):
+    """Beam 2.7x's DirectRunner tries Prism first (downloading its binary from GitHub on each run);
+    the pipeline runs the DirectRunner's own batch runner directly instead, and says so."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability import prism_runner
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    from pipeline.run import local_runner, run
+
+    for argv in ([], ["--runner=DirectRunner"], ["--runner", "directrunner"],
+                 ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]):
+        assert isinstance(local_runner(PipelineOptions(argv)), fn_runner.FnApiRunner), argv
+    for other in ("PrismRunner", "PortableRunner", "DataflowRunner", "FlinkRunner"):
+        assert local_runner(PipelineOptions([f"--runner={other}"])) is None
+
+    tried = []
+
+    def prism_attempt(self, *args, **kwargs):
+        tried.append(True)
+        raise RuntimeError("no Prism in this test")
+
+    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline", prism_attempt)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text("def f(x):\n    return x\n")
+    result = run(["--input", str(src), "--output", str(tmp_path / "out"), "--no-report", "--no-near-dedup"])
+    assert tried == [] and result.manifest.extra["run"]["runner"] == "DirectRunner (in-process FnApiRunner)"
