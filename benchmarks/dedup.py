@@ -38,6 +38,7 @@ from pipeline.dedup import ExactDedup, NearDedup, NearDedupParams, lsh  # noqa: 
 from pipeline.dedup.minhash import fingerprints, signatures_from_fingerprints  # noqa: E402
 from pipeline.dedup.quality import evaluate  # noqa: E402
 from pipeline.dedup.shingles import shingles, tokenize  # noqa: E402
+from pipeline.run import local_runner  # noqa: E402
 
 COLUMNS = ["hexsha", "max_stars_repo_path", "max_stars_repo_name", "max_stars_repo_licenses", "max_stars_count", "content"]
 
@@ -109,7 +110,7 @@ def run_beam(files: list[str], params: NearDedupParams, exact: bool, near: bool,
     tmp = tempfile.mkdtemp(prefix="dedup-bench-")
     opts = PipelineOptions(["--runner=DirectRunner", "--direct_num_workers=1", "--direct_running_mode=in_memory"])
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    p = beam.Pipeline(options=opts)
+    p = beam.Pipeline(runner=local_runner(opts), options=opts)  # the pipeline's own default runner
     pc = p | "Files" >> beam.Create(files) | "Read" >> beam.FlatMap(parquet_records)
     if only_ids is not None:
         pc = (pc | "OnlyIds" >> beam.Filter(lambda r, ids: r["id"] in ids, only_ids)

@@ -35,6 +35,7 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from pipeline.languages import registry  # noqa: E402
 from pipeline.parse import ParseConfig, ParseFiles  # noqa: E402
+from pipeline.run import local_runner  # noqa: E402
 from pipeline.split import split_for  # noqa: E402
 
 COLUMNS = ["hexsha", "max_stars_repo_name", "max_stars_repo_path", "max_stars_repo_licenses", "content", "size"]
@@ -65,7 +66,7 @@ def _with_split(record: dict) -> dict:
 
 def run(records: list[dict], config: ParseConfig, file_dedup: bool, out: dict) -> None:
     opts = PipelineOptions(["--runner=DirectRunner", "--direct_num_workers=1"])
-    with beam.Pipeline(options=opts) as p:
+    with beam.Pipeline(runner=local_runner(opts), options=opts) as p:
         files = p | beam.Create(records, reshuffle=False)
         if file_dedup:
             from pipeline.dedup import ExactDedup, NearDedup, NearDedupParams

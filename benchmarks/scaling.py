@@ -125,7 +125,7 @@ def measure_shuffle(input_path: str, extra: list[str]) -> list[tuple[str, int, i
     from apache_beam.metrics import Metrics
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.run import build, settings_from_options
+    from pipeline.run import build, local_runner, settings_from_options
 
     class Measure(beam.DoFn):
         def __init__(self, name: str, coder):
@@ -161,7 +161,7 @@ def measure_shuffle(input_path: str, extra: list[str]) -> list[tuple[str, int, i
         settings = settings_from_options(options)
         beam.Pipeline.apply = apply
         try:
-            p = beam.Pipeline(options=options)
+            p = beam.Pipeline(runner=local_runner(options), options=options)
             build(p, settings, str(Path(tmp) / "staging"))
         finally:
             beam.Pipeline.apply = original_apply
