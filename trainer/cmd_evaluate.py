@@ -1,9 +1,14 @@
 """`python -m trainer evaluate`: CoSQA, held-out pair retrieval and code-to-code MAP for one or more
-models and BM25, through the same code. Prints a table (metric, convention) and writes JSON."""
+models and BM25, through the same code. Prints a table (metric, convention) and writes JSON.
+
+--json is checked before anything is evaluated (its folder is created if missing and must be writable;
+the path must not be a folder), so a long evaluation never ends with its result lost.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from trainer.cli import positive_int
@@ -20,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-queries", type=positive_int, default=None, help="evaluate only the first N queries of each task (pool unchanged)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--query-max-len", type=positive_int, default=64)
-    p.add_argument("--code-max-len", type=positive_int, default=256)
+    p.add_argument("--code-max-len", type=positive_int, default=None,
+                   help="code tokens kept (default: 256, capped at the model's position limit; the same rule as embed and the export)")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--no-progress", action="store_true")
 
@@ -73,10 +79,47 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def check_output_path(path: str | os.PathLike, flag: str = "--json") -> Path:
+    """Make sure `path` can be written as a file, before any work; UserError (naming `flag`) if the path
+    is a folder, one of its parents is not a folder, or the file cannot be created there. Leaves no
+    trace: an existing file is not changed, and the probe file and any parent folders made for it are
+    removed again (the writer creates them at the end)."""
+    out = Path(path)
+    if out.is_dir():
+        raise UserError(f"{flag} {out} is a folder; pass the path of a file to write the results to")
+    ancestor = out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"{flag} {out}: {ancestor} is not a folder; choose a path inside a folder")
+    created = [d for d in [out.parent, *out.parent.parents] if not d.exists()]
+    existed = out.exists()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write {flag} {out} ({exc.strerror or exc}); choose a writable path") from None
+    finally:
+        if not existed:
+            out.unlink(missing_ok=True)
+        for d in created:  # deepest first
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+    return out
+
+
 def run(args) -> int:
+    if args.json:
+        check_output_path(args.json)
     results = evaluate_all(args)
     print(format_table(results))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        try:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        except OSError as exc:
+            raise UserError(f"could not write --json {args.json} ({exc.strerror or exc}); the table above holds the results") from None
     return 0

@@ -1,7 +1,8 @@
 """Retrievers behind one interface: `scores(queries, docs) -> (Q, D) float32` (higher = better).
 
 - `DenseRetriever(model)`: any local model folder (ours, a stage-1 export, the packaged MiniLM):
-  mean-pooled, L2-normalized embeddings, cosine scores. Document embeddings are cached per identical
+  mean-pooled, L2-normalized embeddings, cosine scores. Documents are cut at `doc_max_len` tokens,
+  by default `st_export.doc_max_len(config)` (256 capped at the model's positions; the same as embed). Document embeddings are cached per identical
   document list, so several query sets against one pool embed the pool once.
 - `BM25Retriever()`: bm25s (Lucene BM25, k1=1.5, b=0.75) over code tokens: identifiers split at
   snake_case and camelCase into lower-cased sub-tokens plus the whole identifier lower-cased, numbers
@@ -15,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from trainer.encoder import encode, load_encoder
+from trainer.st_export import doc_max_len as default_doc_max_len
 from trainer.subtokens import subtokens
 
 STOP_WORDS = frozenset(
@@ -66,10 +68,12 @@ class BM25Retriever:
 
 
 class DenseRetriever:
-    def __init__(self, model: str, *, batch_size: int = 64, query_max_len: int = 64, doc_max_len: int = 256, progress: bool = True, device="cpu"):
+    def __init__(self, model: str, *, batch_size: int = 64, query_max_len: int = 64, doc_max_len: int | None = None, progress: bool = True, device="cpu"):
         self.encoder, self.tokenizer, self.model_dir = load_encoder(model)
         self.encoder.to(device).eval()
         self.name = str(model)
+        if doc_max_len is None:
+            doc_max_len = default_doc_max_len(self.encoder.backbone.config)
         self.batch_size, self.query_max_len, self.doc_max_len = batch_size, query_max_len, doc_max_len
         self.progress, self.device = progress, device
         self._cache: tuple[int, np.ndarray] | None = None
