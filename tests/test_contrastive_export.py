@@ -15,7 +15,7 @@ def test_export_loads_in_automodel_and_sentence_transformers(tmp_path):
     torch.manual_seed(0)
     tok = load_tokenizer(packaged_minilm_dir())
     backbone = BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64))
-    out = export_encoder(backbone, tok, tmp_path / "model", max_seq_length=64, extra={"run": "test"})
+    out = export_encoder(backbone, tok, tmp_path / "model", train_max_len=64, extra={"run": "test"})
     texts = ["sort a list in place", "def add(a, b):\n    total = a + b", "x"]
     ours = encode(Encoder(backbone), tok, texts, max_len=64)
 

@@ -173,3 +173,60 @@ def test_cli_run_folder_report_rerun_and_resume_settings(tmp_path, capsys):
     # more steps, no time budget, other logging: allowed
     assert main(base + ["--max-steps", "2", "--batch-size", "4", "--code-max-len", "32", "--log-every", "2", "--resume"]) == 0
     assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == [1, 2]
+
+
+def test_cli_logs_the_lr_each_step_used_and_the_epoch_consumed(tmp_path):
+    from trainer.__main__ import main
+    from trainer.metrics import read_metrics
+    from trainer.runtime import make_lr_lambda
+
+    data = write_pairs(synthetic_rows(32), tmp_path / "pairs")  # 32 pairs, batch 8: 4 steps per epoch
+    model = tiny_model_dir(tmp_path / "init")
+    out = tmp_path / "run"
+    assert main(["contrastive", "--data", str(data), "--init", str(model), "--out", str(out), "--batch-size", "8", "--max-steps", "3",
+                 "--lr", "1e-3", "--warmup", "2", "--text-max-len", "16", "--code-max-len", "32", "--no-progress", "--no-export"]) == 0
+    rows = read_metrics(out / "metrics.jsonl")
+    fn = make_lr_lambda(2, 3)
+    assert [r["lr"] for r in rows] == pytest.approx([1e-3 * fn(s) for s in range(3)])  # 5e-4 at step 1, not step 2's
+    assert [r["epoch"] for r in rows] == pytest.approx([0.25, 0.5, 0.75])  # fraction of the pairs consumed after the step
+
+
+def test_matryoshka_dims_are_checked_before_the_run_folder(tmp_path, capsys):
+    from trainer.__main__ import main
+    from trainer.losses import matryoshka_loss
+
+    data = write_pairs(synthetic_rows(16), tmp_path / "pairs")
+    model = tiny_model_dir(tmp_path / "init")  # hidden size 32
+    out = tmp_path / "run"
+    base = ["contrastive", "--data", str(data), "--init", str(model), "--out", str(out), "--batch-size", "4", "--max-steps", "1",
+            "--no-progress", "--no-export"]
+    assert main(base + ["--matryoshka-dims", "16,128"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines()[-1] == "error: --matryoshka-dims 128 exceed the model's embedding size 32; use sizes up to 32", err
+    assert main(base + ["--matryoshka-dims", "16,16"]) == 2
+    assert "distinct" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(ValueError, match="outside"):
+        matryoshka_loss(torch.randn(4, 8), torch.randn(4, 8), [4, 16])
+
+
+def test_cli_resume_logs_each_step_once(tmp_path):
+    import shutil
+
+    from trainer.__main__ import main
+    from trainer.metrics import read_metrics
+
+    data = write_pairs(synthetic_rows(32), tmp_path / "pairs")
+    model = tiny_model_dir(tmp_path / "init")
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    base = ["contrastive", "--data", str(data), "--init", str(model), "--batch-size", "8", "--max-steps", "4", "--save-every", "2",
+            "--lr", "1e-3", "--warmup", "1", "--text-max-len", "16", "--code-max-len", "32", "--no-progress", "--no-export"]
+    assert main(base + ["--out", str(full)]) == 0
+    # the same run as if killed after its step-2 checkpoint: metrics.jsonl still holds steps 3 and 4
+    shutil.copytree(full, cut)
+    shutil.rmtree(cut / "checkpoints" / "step-00000004")
+    (cut / "checkpoints" / "latest").write_text("step-00000002\n")
+    assert main(base + ["--out", str(cut), "--resume"]) == 0
+    rows = read_metrics(cut / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert [r["loss"] for r in rows] == pytest.approx([r["loss"] for r in read_metrics(full / "metrics.jsonl")], rel=1e-4)

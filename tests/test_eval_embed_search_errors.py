@@ -187,7 +187,7 @@ def test_sentence_transformer_export_equals_embed_for_long_code(tmp_path, capsys
     tok = load_tokenizer(packaged_minilm_dir())
     backbone = _tiny_bert(tok, 3)
     # contrastive passes its training --code-max-len (here 64) to the export
-    folder = export_encoder(backbone, tok, tmp_path / "model", max_seq_length=64, extra={"stage2": {"code_max_len": 64}})
+    folder = export_encoder(backbone, tok, tmp_path / "model", train_max_len=64, extra={"stage2": {"code_max_len": 64}})
     assert json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"] == DOC_MAX_LEN
     assert json.loads((folder / "codesage_stage2.json").read_text())["export"]["train_max_len"] == 64
     long_code = "def long_function(a, b):\n" + "".join(f"    value_{i} = a * {i} + b\n" for i in range(12))
@@ -203,8 +203,8 @@ def test_sentence_transformer_export_equals_embed_for_long_code(tmp_path, capsys
     np.testing.assert_allclose(via_st, ours, atol=1e-5)
 
     # a model with fewer positions: the export and embed's default are both capped there
-    small = export_encoder(_tiny_bert(tok, 4, max_position_embeddings=128), tok, tmp_path / "small", max_seq_length=64)
-    assert doc_max_len(BertConfig(max_position_embeddings=128)) == 128
+    small = export_encoder(_tiny_bert(tok, 4, max_position_embeddings=128), tok, tmp_path / "small", train_max_len=64)
+    assert doc_max_len(_tiny_bert(tok, 4, max_position_embeddings=128)) == 128
     assert json.loads((small / "sentence_bert_config.json").read_text())["max_seq_length"] == 128
     index2 = tmp_path / "v2.parquet"
     assert main(["embed", "--model", str(small), "--data", str(data), "--out", str(index2), "--no-progress"]) == 0

@@ -90,7 +90,7 @@ def run(args) -> int:
         raise UserError(f"all {total} rows of split {args.split!r} have an empty {column!r}; nothing to embed, choose another --column or --split")
     encoder, tokenizer, model_dir = load_encoder(args.model)
     dim = int(encoder.backbone.config.hidden_size)
-    max_len = args.max_len or doc_max_len(encoder.backbone.config)
+    max_len = args.max_len or doc_max_len(encoder.backbone)
     meta = {"model": str(Path(model_dir).resolve()), "column": column, "table": table, "dim": dim, "max_len": max_len, "split": args.split,
             "rows": kept, "skipped_empty": skipped}
     schema = pa.schema([pa.field(c, pa.string() if c not in ("start_line", "end_line") else pa.int32()) for c in LOCATION_COLUMNS]

@@ -29,10 +29,15 @@ def add_arguments(parser) -> None:
     g.add_argument("--dobf-name-prob", type=float, default=0.5, help="probability each distinct identifier name is obfuscated (default 0.5)")
     g.add_argument("--dobf-kinds", default="class,function,variable", help="identifier kinds eligible for deobfuscation")
     g = parser.add_argument_group("model")
-    g.add_argument("--size", default="tiny", choices=["tiny", "small", "base", "large"], help="model preset when training from scratch")
-    g.add_argument("--init", default=None, help="initialise from a local masked-LM folder instead of --size")
-    g.add_argument("--dropout", type=float, default=0.1, help="dropout of a fresh model (default 0.1)")
-    g.add_argument("--model-overrides", default=None, help="change preset fields of a fresh model, e.g. num_hidden_layers=4,hidden_size=256")
+    # --size, --dropout and --model-overrides describe a fresh model: default None, so that passing them
+    # with --init (which keeps the folder's architecture and dropout) is refused instead of ignored
+    g.add_argument("--size", default=None, choices=["tiny", "small", "base", "large"],
+                   help="model preset when training from scratch (default tiny; not with --init)")
+    g.add_argument("--init", default=None, help="initialise from a local masked-LM folder instead of --size "
+                   "(its tokenizer folder as --tokenizer)")
+    g.add_argument("--dropout", type=float, default=None, help="dropout of a fresh model (default 0.1; not with --init)")
+    g.add_argument("--model-overrides", default=None, help="change ModernBertConfig fields of a fresh model, e.g. "
+                   "num_hidden_layers=4,hidden_size=256 (unknown fields are refused; not with --init)")
     g = parser.add_argument_group("optimisation")
     g.add_argument("--max-steps", type=positive_int, default=1000, help="optimizer steps (default 1000)")
     g.add_argument("--batch-size", type=positive_int, default=8, help="packed sequences per micro-batch per rank (default 8)")

@@ -12,7 +12,10 @@ DeepSpeed's gradient_accumulation_steps is 1: accumulation inside a contrastive 
 loss). Checkpoints (runtime.save_checkpoint) store model, optimizer, scheduler, RNG and the step; the
 data order is a pure function of (seed, step) (pairs_data.PairStream), so resuming is exact.
 A non-finite loss stops the run before the optimizer step, naming the step, leaving the last
-checkpoint intact. The final model is exported to OUT/model (st_export); OUT/report.html (curves) is written
+checkpoint intact. Logged per step: `loss`, `lr` (the rate that step's update used), `pairs_per_s` and
+`epoch` = steps done / steps per epoch (an epoch is floor(pairs / global batch) steps, PairStream), i.e.
+the fraction of the training pairs consumed after the step: 1.0 when the first pass is complete.
+A resumed run drops metrics.jsonl rows past its checkpoint (trainer.metrics), so each step appears once. The final model is exported to OUT/model (st_export); OUT/report.html (curves) is written
 when training ends, also when stopped by --max-minutes. OUT must be new or empty unless `--resume`; a
 resume must keep the settings of `resume_settings` (trainer.runfolder).
 """
@@ -133,6 +136,18 @@ def validate(cfg: ContrastiveConfig) -> None:
         raise UserError("--length-buckets must be >= 1 (1 = one padded group per side)")
     if cfg.grad_cache_chunk < 0:
         raise UserError("--grad-cache-chunk must be >= 0 (0 = no caching)")
+    dims = [int(d) for d in cfg.matryoshka_dims]
+    if any(d < 1 for d in dims) or len(set(dims)) != len(dims):
+        raise UserError(f"--matryoshka-dims must be distinct positive sizes, got {','.join(map(str, dims))}")
+
+
+def check_matryoshka_dims(dims, hidden_size: int) -> None:
+    """Every --matryoshka-dims size must fit the embedding (<= the model's hidden size): a larger one
+    would have no prefix to train."""
+    too_big = [int(d) for d in dims if int(d) > hidden_size]
+    if too_big:
+        raise UserError(f"--matryoshka-dims {','.join(map(str, too_big))} exceed the model's embedding size {hidden_size}; "
+                        f"use sizes up to {hidden_size}")
 
 
 def train(cfg: ContrastiveConfig) -> dict:
@@ -154,6 +169,7 @@ def train(cfg: ContrastiveConfig) -> dict:
                                    rank=rt.rank, world_size=rt.world_size, seed=cfg.seed, languages=cfg.languages or None,
                                    name_queries=cfg.name_queries, name_query_docs=cfg.name_query_docs)
     encoder, tokenizer, model_dir = load_encoder(cfg.init)
+    check_matryoshka_dims(cfg.matryoshka_dims, int(encoder.backbone.config.hidden_size))
     encoder.to(rt.device)
     encoder.train()
     ds_config = ds_config_for(cfg.deepspeed_config, cfg.batch_size, 1, rt, gradient_clipping=cfg.gradient_clipping)
@@ -168,7 +184,9 @@ def train(cfg: ContrastiveConfig) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps({**asdict(cfg), "init_dir": str(model_dir), "world_size": rt.world_size,
                                                      "pairs": len(stream.texts), "dropped_empty": stream.dropped, **stream.meta}, indent=2) + "\n")
-    logger = MetricsLogger(out, rt.is_main, cfg.max_steps, initial_step=start, progress=cfg.progress, description="stage2")
+    # a resumed run drops the rows logged after its checkpoint (a killed run's): each step appears once
+    logger = MetricsLogger(out, rt.is_main, cfg.max_steps, initial_step=start, progress=cfg.progress, description="stage2",
+                           drop_after=start if cfg.resume else None)
     loss_fn = make_loss_fn(cfg)
     t0 = time.time()
     pairs_done, step = 0, start
@@ -181,6 +199,7 @@ def train(cfg: ContrastiveConfig) -> dict:
             logger.close()
             raise UserError(f"non-finite stage-2 loss {loss_value} at step {step + 1} (epoch {step // stream.steps_per_epoch}, "
                             f"batch {step % stream.steps_per_epoch}); the last checkpoint is intact: lower --lr or check the data")
+        lr_used = scheduler.get_last_lr()[0]  # this step's update; engine.step() then advances the scheduler
         engine.step()
         pairs_done += cfg.batch_size * rt.world_size
         last_loss = loss_value
@@ -189,8 +208,8 @@ def train(cfg: ContrastiveConfig) -> dict:
         out_of_time = bool(cfg.max_minutes) and rt.all_reduce_sum([float((time.time() - t0) / 60 >= cfg.max_minutes)])[0] > 0
         if done % cfg.log_every == 0 or done == cfg.max_steps or out_of_time:
             elapsed = time.time() - t0
-            logger.log(done, loss=loss_value, lr=scheduler.get_last_lr()[0], pairs_per_s=pairs_done / max(elapsed, 1e-9),
-                       epoch=step / stream.steps_per_epoch)
+            logger.log(done, loss=loss_value, lr=lr_used, pairs_per_s=pairs_done / max(elapsed, 1e-9),
+                       epoch=done / stream.steps_per_epoch)
         if cfg.save_every and done % cfg.save_every == 0 and done < cfg.max_steps:
             save_checkpoint(engine, out, done, {"step": done})
         if out_of_time:
@@ -225,7 +244,7 @@ def export_model(engine, encoder, tokenizer, out_dir: Path, rt, cfg: Contrastive
     if stage == 3:
         with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
             if rt.is_main:
-                export_encoder(encoder.backbone, tokenizer, out_dir, max_seq_length=cfg.code_max_len, extra={"stage2": asdict(cfg), **summary})
+                export_encoder(encoder.backbone, tokenizer, out_dir, train_max_len=cfg.code_max_len, extra={"stage2": asdict(cfg), **summary})
     elif rt.is_main:
-        export_encoder(encoder.backbone, tokenizer, out_dir, max_seq_length=cfg.code_max_len, extra={"stage2": asdict(cfg), **summary})
+        export_encoder(encoder.backbone, tokenizer, out_dir, train_max_len=cfg.code_max_len, extra={"stage2": asdict(cfg), **summary})
     rt.barrier()

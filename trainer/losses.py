@@ -102,9 +102,13 @@ def contrastive_loss(
 def matryoshka_loss(text: torch.Tensor, code: torch.Tensor, dims: Sequence[int], **kwargs) -> torch.Tensor:
     """Matryoshka representation loss (Kusupati et al. 2022; CodeSage V2): the mean of
     `contrastive_loss` over the leading `dims` coordinates of the embeddings (each prefix re-normalized
-    inside `contrastive_loss`). The full size is always included. Same keyword arguments."""
+    inside `contrastive_loss`). The full size is always included. Every dim must be in 1..d (d = the
+    embedding size), else ValueError (nothing is dropped silently). Same keyword arguments."""
     full = text.shape[-1]
-    sizes = sorted({int(d) for d in dims if 0 < int(d) < full} | {full})
+    bad = [int(d) for d in dims if not 0 < int(d) <= full]
+    if bad:
+        raise ValueError(f"matryoshka dims {bad} outside 1..{full} (the embedding size)")
+    sizes = sorted({int(d) for d in dims} | {full})
     losses = [contrastive_loss(text[:, :d], code[:, :d], **kwargs) for d in sizes]
     return torch.stack(losses).mean()
 

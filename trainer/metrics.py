@@ -6,11 +6,17 @@ keeps every logged step), advances a tqdm bar to `step` (its ETA comes from the 
 values, and writes scalars to TensorBoard under OUT/tensorboard when `torch.utils.tensorboard` works.
 Only the main rank writes anything; other ranks get a no-op logger so calling code needs no `if`.
 Non-finite floats are written as strings ("nan", "inf") so every line stays valid JSON.
+
+Resume: `MetricsLogger(..., drop_after=N)` (the checkpoint's step of a resumed run) first rewrites an
+existing metrics.jsonl without the rows whose step is > N and without a torn last line (a killed run's
+rows past its checkpoint), atomically (temporary file + os.replace), so each step appears once in the
+file the report and the export read.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,6 +48,7 @@ class MetricsLogger:
         progress: bool = True,
         tensorboard: bool = True,
         description: str = "train",
+        drop_after: int | None = None,
     ) -> None:
         self.is_main = is_main
         self.path = Path(out_dir) / filename
@@ -51,6 +58,8 @@ class MetricsLogger:
         if not is_main:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if drop_after is not None:
+            drop_rows_after(self.path, drop_after)
         self._file = open(self.path, "a", encoding="utf-8")
         if progress:
             try:
@@ -115,6 +124,38 @@ class MetricsLogger:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def drop_rows_after(path: str | Path, step: int) -> int:
+    """Rewrite the metrics file at `path` atomically keeping only the JSON rows with "step" <= `step`
+    (rows without a step are kept; lines that do not parse, e.g. one torn by a kill, are dropped).
+    Returns the number of lines removed; a missing file is left missing."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    kept, removed = [], 0
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                removed += 1
+                continue
+            row_step = record.get("step") if isinstance(record, dict) else None
+            if isinstance(row_step, (int, float)) and row_step > step:
+                removed += 1
+                continue
+            kept.append(line if line.endswith("\n") else line + "\n")
+    if removed:
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.writelines(kept)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    return removed
 
 
 def read_metrics(path: str | Path) -> list[dict]:

@@ -16,6 +16,9 @@ Per step: warmup + decay learning rate (trainer.runtime.make_lr_lambda), gradien
 `TrainingDiverged` naming the step and the batch's data positions; the last checkpoint is untouched.
 Checkpoints every `save_every` steps (and at the end) hold model, optimizer, scheduler, RNG and the
 data position of every stream (trainer.runtime.save_checkpoint), so `--resume` continues exactly.
+Logged `lr` is the learning rate the logged step's optimizer update used. A resumed run first drops the
+metrics.jsonl rows past its checkpoint (a killed run's), so every step is logged once.
+Every setting is checked (`preflight`) before the run folder is written.
 
 Run folder: OUT/run.json (arguments), OUT/model/config.json (model config), OUT/tokenizer/ (copy),
 OUT/metrics.jsonl, OUT/checkpoints/, OUT/report.html (curves, written when training ends). OUT must be new
@@ -24,10 +27,8 @@ or empty unless `--resume`; a resume must keep the settings of `resume_settings`
 from __future__ import annotations
 
 import json
-import math
-import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from trainer.errors import UserError
@@ -43,7 +44,7 @@ class PretrainConfig:
     data: str
     tokenizer: str
     out: str
-    size: str = "tiny"
+    size: str | None = None            # preset of a fresh model (None: "tiny"); must stay None with --init
     init: str | None = None
     max_steps: int = 1000
     batch_size: int = 8
@@ -57,7 +58,7 @@ class PretrainConfig:
     min_lr_ratio: float = 0.0
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    dropout: float = 0.1
+    dropout: float | None = None       # of a fresh model (None: 0.1); must stay None with --init
     model_overrides: dict = field(default_factory=dict)
     mask_rate: float = 0.15
     dobf_prob: float = 0.5
@@ -98,43 +99,161 @@ def resume_settings(record: dict) -> dict:
                           ("batch_size", "grad_accum", "world_size"), GLOBAL_BATCH)
 
 
-def data_streams(cfg: PretrainConfig, world_size: int) -> int:
-    """The number of data streams S: --data-streams, else ranks x dataloader workers."""
-    return cfg.data_streams or world_size * max(1, cfg.num_workers)
+DEFAULT_SIZE, DEFAULT_DROPOUT = "tiny", 0.1
+
+
+def resolve_config(cfg: PretrainConfig) -> tuple[PretrainConfig, list[str]]:
+    """Flag checks that need no file: returns (cfg with the fresh-model defaults filled in, problems).
+
+    Problems (one clause each): rates outside [0, 1] (named by their flags), nothing to learn
+    (`--mask-rate 0` and `--dobf-prob 0`), unknown or no `--dobf-kinds` with deobfuscation on, a
+    `--seq-len` below 8, and `--size`, `--dropout` or `--model-overrides` together with `--init` (an
+    --init model keeps its own architecture and dropout, so these would be ignored). Without --init, a
+    size/dropout left None becomes "tiny"/0.1; with --init both stay None (run.json records null)."""
+    from schemas.contract import IDENTIFIER_KINDS
+
+    problems = []
+    if cfg.seq_len < 8:
+        problems.append("--seq-len must be at least 8")
+    for flag_name, value in (("--mask-rate", cfg.mask_rate), ("--dobf-prob", cfg.dobf_prob), ("--dobf-name-prob", cfg.dobf_name_prob)):
+        if not 0.0 <= value <= 1.0:
+            problems.append(f"{flag_name} must be between 0 and 1, got {value}")
+    if cfg.mask_rate == 0 and cfg.dobf_prob == 0:
+        problems.append("--mask-rate 0 with --dobf-prob 0 leaves nothing to predict (no token is ever masked); "
+                        "raise one of them")
+    unknown = [k for k in cfg.dobf_kinds if k not in IDENTIFIER_KINDS]
+    if unknown:
+        problems.append(f"--dobf-kinds {','.join(unknown)} not among {','.join(IDENTIFIER_KINDS)}")
+    elif cfg.dobf_prob > 0 and not cfg.dobf_kinds:
+        problems.append("--dobf-kinds is empty while --dobf-prob is above 0; name kinds or pass --dobf-prob 0")
+    if cfg.init:
+        given = [f for f, v in (("--size", cfg.size), ("--dropout", cfg.dropout), ("--model-overrides", cfg.model_overrides))
+                 if v is not None and v != {}]
+        if given:
+            problems.append(f"{' and '.join(given)} cannot be combined with --init (the --init model keeps its own "
+                            "architecture and dropout); drop them or train from scratch without --init")
+        return replace(cfg, size=None, dropout=None, model_overrides={}), problems
+    dropout = DEFAULT_DROPOUT if cfg.dropout is None else cfg.dropout
+    if not 0.0 <= dropout < 1.0:
+        problems.append(f"--dropout must be in [0, 1), got {dropout}")
+    return replace(cfg, size=cfg.size or DEFAULT_SIZE, dropout=dropout), problems
+
+
+def preflight(cfg: PretrainConfig) -> tuple[PretrainConfig, dict]:
+    """Every check of the settings before the run folder is touched: `resolve_config`, the tokenizer
+    (its pad, mask and end-of-document tokens, `tokenization.special_ids`), the model (a fresh preset
+    with --model-overrides builds; an --init folder's vocabulary matches the tokenizer and its learned
+    position table, if any, covers --seq-len, `modeling.check_seq_len`). Raises one UserError naming
+    every problem found; returns (resolved cfg, {"special": ids, "vocab": tokenizer size}). Pure: every
+    rank computes the same answer."""
+    from trainer.modeling import build_model, check_seq_len, check_vocab, init_skeleton, load_init_config
+    from trainer.tokenization import load_tokenizer, special_ids, tokenizer_vocab_size
+
+    cfg, problems = resolve_config(cfg)
+    tok = load_tokenizer(cfg.tokenizer)
+    vocab = tokenizer_vocab_size(tok)
+    special = None
+    try:
+        special = special_ids(tok, cfg.tokenizer)
+    except UserError as exc:
+        problems.append(str(exc))
+    if special is not None and not problems:
+        try:
+            if cfg.init:
+                config = load_init_config(cfg.init)
+                check_vocab(config, vocab, special)
+                check_seq_len(init_skeleton(config), cfg.seq_len)
+            else:
+                build_model(cfg.size, vocab, special, seq_len=cfg.seq_len, dropout=cfg.dropout, overrides=cfg.model_overrides, device="meta")
+        except UserError as exc:
+            problems.append(str(exc))
+    elif special is not None and cfg.init:
+        # also report a vocabulary mismatch of the --init folder with the flag problems (one round trip)
+        try:
+            check_vocab(load_init_config(cfg.init), vocab, special)
+        except UserError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UserError("; ".join(problems))
+    return cfg, {"special": special, "vocab": vocab}
+
+
+def data_streams(cfg: PretrainConfig, world_size: int, out: Path | None = None) -> int:
+    """The number of data streams S: --data-streams; else, when resuming a run with a checkpoint, the
+    run's own S (from run.json: the data order is fixed by S, so ranks and workers may change as long as
+    they divide it); else ranks x dataloader workers."""
+    if cfg.data_streams:
+        return cfg.data_streams
+    if cfg.resume and out is not None:
+        from trainer.runtime import latest_checkpoint
+
+        saved = _saved_record(out) if latest_checkpoint(out) is not None else {}
+        if isinstance(saved.get("data_streams"), int) and saved["data_streams"] > 0:
+            return saved["data_streams"]
+    return world_size * max(1, cfg.num_workers)
+
+
+def _saved_record(out: Path) -> dict:
+    try:
+        record = json.loads((Path(out) / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def check_data_streams(cfg: PretrainConfig, streams: int, world_size: int) -> None:
+    """S must be a multiple of ranks x workers (each (rank, worker) reads whole streams)."""
+    workers = max(1, cfg.num_workers)
+    if streams % (world_size * workers) == 0:
+        return
+    if cfg.data_streams:
+        raise UserError(f"--data-streams {streams} must be a multiple of world size x workers ({world_size} x {workers})")
+    raise UserError(
+        f"this run reads {streams} data streams (run.json), not a multiple of world size x workers ({world_size} x {workers}); "
+        f"resume with ranks x --num-workers dividing {streams} (to vary workers, start a run with --data-streams a multiple "
+        "of ranks x every worker count you may use)"
+    )
 
 
 def build_stage1(cfg: PretrainConfig, special: dict, vocab: int):
-    """The masked-LM (fresh preset or --init folder), vocabulary-checked."""
-    from trainer.modeling import build_model, check_vocab, load_init
+    """The masked-LM (fresh preset or --init folder), vocabulary- and position-checked."""
+    from trainer.modeling import build_model, check_seq_len, check_vocab, load_init
 
     if cfg.init:
         mlm = load_init(cfg.init)
+        check_seq_len(mlm, cfg.seq_len)
     else:
-        mlm = build_model(cfg.size, vocab, special, seq_len=cfg.seq_len, dropout=cfg.dropout, overrides=cfg.model_overrides)
+        mlm = build_model(cfg.size or DEFAULT_SIZE, vocab, special, seq_len=cfg.seq_len,
+                          dropout=DEFAULT_DROPOUT if cfg.dropout is None else cfg.dropout, overrides=cfg.model_overrides)
     check_vocab(mlm.config, vocab, special)
     return mlm
 
 
 def run_pretrain(cfg: PretrainConfig) -> dict:
-    """Train; returns a summary dict (final step, last loss, tokens/s, packing efficiency, out)."""
+    """Train; returns a summary dict (final step, last loss, tokens/s, packing efficiency, out).
+    Every user error (`preflight`, the run folder, the data streams, the data) is raised before the run
+    folder is written."""
     from trainer.runtime import setup_runtime
 
     out = Path(cfg.out)
+    cfg, info = preflight(cfg)
     if cfg.threads > 0:
         import torch
 
         torch.set_num_threads(cfg.threads)
     rt = setup_runtime(seed=cfg.seed)
-    record = {**asdict(cfg), "world_size": rt.world_size, "data_streams": data_streams(cfg, rt.world_size)}
+    streams = data_streams(cfg, rt.world_size, out)
+    record = {**asdict(cfg), "world_size": rt.world_size, "data_streams": streams}
     check_run_folder(rt, out, resume=cfg.resume, settings_file="run.json", settings_of=resume_settings,
                      new_record=record, paths=RESUME_PATHS)
+    check_data_streams(cfg, streams, rt.world_size)
     try:
-        return _train(cfg, rt, out)
+        return _train(cfg, rt, out, streams, info)
     finally:
         rt.barrier()
 
 
-def _train(cfg: PretrainConfig, rt, out: Path) -> dict:
+def _train(cfg: PretrainConfig, rt, out: Path, streams: int, info: dict) -> dict:
     import torch
 
     from trainer.data import PackedStream, batches, find_shards, make_loader, merge_positions, plan_units
@@ -142,20 +261,13 @@ def _train(cfg: PretrainConfig, rt, out: Path) -> dict:
     from trainer.metrics import MetricsLogger
     from trainer.modeling import make_stage1_model
     from trainer.runtime import ds_config_for, latest_checkpoint, load_checkpoint, save_checkpoint
-    from trainer.tokenization import load_tokenizer, special_ids, tokenizer_vocab_size
+    from trainer.tokenization import copy_tokenizer_files
 
-    if cfg.seq_len < 8:
-        raise UserError("--seq-len must be at least 8")
-    tok = load_tokenizer(cfg.tokenizer)
-    special = special_ids(tok)
-    vocab = tokenizer_vocab_size(tok)
+    special, vocab = info["special"], info["vocab"]
     masking = MaskingConfig(mask_id=special["mask"], mlm_rate=cfg.mask_rate, dobf_prob=cfg.dobf_prob,
                             dobf_name_prob=cfg.dobf_name_prob, dobf_kinds=tuple(cfg.dobf_kinds))
     shards = find_shards(cfg.data)
     workers = max(0, cfg.num_workers)
-    streams = data_streams(cfg, rt.world_size)
-    if streams % (rt.world_size * max(1, workers)):
-        raise UserError(f"--data-streams {streams} must be a multiple of world size x workers ({rt.world_size} x {max(1, workers)})")
     needs = ("content",) + (("identifiers",) if cfg.dobf_prob > 0 else ())
     units = plan_units(shards, cfg.split, streams, cfg.unit_rows, needs=needs)
 
@@ -180,7 +292,9 @@ def _train(cfg: PretrainConfig, rt, out: Path) -> dict:
         mlm.config.save_pretrained(str(out / "model"))
         tok_src = Path(cfg.tokenizer)
         if tok_src.is_dir() and not (out / "tokenizer").exists():
-            shutil.copytree(tok_src, out / "tokenizer", ignore=shutil.ignore_patterns("metrics.jsonl", "training_info.json"))
+            # only the tokenizer's files: --tokenizer may be a model folder (with --init), whose weights and
+            # config must not reach the export
+            copy_tokenizer_files(tok_src, out / "tokenizer")
     rt.barrier()
 
     dataset = PackedStream(
@@ -193,7 +307,9 @@ def _train(cfg: PretrainConfig, rt, out: Path) -> dict:
     micro_batches = batches(iter(loader), cfg.batch_size)
     consumed = {s: positions.get(s, (0, 0, 0)) for s in dataset.rank_streams()}
 
-    logger = MetricsLogger(out, rt.is_main, cfg.max_steps, initial_step=start_step, progress=cfg.progress, description="pretrain")
+    # a resumed run drops the rows a killed run logged after its checkpoint: each step appears once
+    logger = MetricsLogger(out, rt.is_main, cfg.max_steps, initial_step=start_step, progress=cfg.progress, description="pretrain",
+                           drop_after=start_step if cfg.resume else None)
     engine.train()
     window = {"loss": 0.0, "masked": 0.0, "correct": 0.0, "tokens": 0.0, "slots": 0.0, "docs": 0.0, "dobf": 0.0}
     t_window = time.perf_counter()
@@ -201,6 +317,8 @@ def _train(cfg: PretrainConfig, rt, out: Path) -> dict:
     step = start_step
     try:
         for step in range(start_step + 1, cfg.max_steps + 1):
+            # the lr this step's optimizer update uses (the engine steps the scheduler after the update)
+            lr_used = scheduler.get_last_lr()[0] if scheduler is not None else cfg.lr
             micro = [next(micro_batches) for _ in range(cfg.grad_accum)]
             local_masked = sum(int((mb["labels"] != -100).sum()) for mb in micro)
             (global_masked,) = rt.all_reduce_sum([local_masked])
@@ -243,7 +361,7 @@ def _train(cfg: PretrainConfig, rt, out: Path) -> dict:
                     step,
                     loss=totals["loss"] / max(totals["masked"], 1.0),
                     accuracy=totals["correct"] / max(totals["masked"], 1.0),
-                    lr=scheduler.get_last_lr()[0] if scheduler is not None else cfg.lr,
+                    lr=lr_used,
                     tokens_per_s=totals["tokens"] / max(elapsed, 1e-9),
                     packing_efficiency=totals["tokens"] / max(totals["slots"], 1.0),
                     masked_tokens=int(totals["masked"]),
@@ -287,7 +405,7 @@ def heldout_masked_loss(mlm, data: str, tokenizer: str, *, split: str = "valid",
     from trainer.modeling import make_stage1_model
     from trainer.tokenization import load_tokenizer, special_ids
 
-    special = special_ids(load_tokenizer(tokenizer))
+    special = special_ids(load_tokenizer(tokenizer), tokenizer)
     masking = masking or MaskingConfig(mask_id=special["mask"])
     shards = find_shards(data)
     units = plan_units(shards, split, 1, needs=("content",) + (("identifiers",) if masking.dobf_prob > 0 else ()))

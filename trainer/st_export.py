@@ -3,7 +3,7 @@ safetensors + tokenizer at the root) and `sentence_transformers.SentenceTransfor
 Transformer at the root -> 1_Pooling with mean pooling -> 2_Normalize). No custom code: the backbone is
 a native transformers architecture, so nothing needs `trust_remote_code`.
 
-Document length rule (one number for every consumer): `doc_max_len(config)` = DOC_MAX_LEN (256) capped
+Document length rule (one number for every consumer): `doc_max_len(model)` = DOC_MAX_LEN (256) capped
 at the positions the model can embed. It is the folder's `sentence_bert_config.json` `max_seq_length`
 and the default length of `embed --max-len` and `evaluate --code-max-len`. The length the model was
 TRAINED at (stage 2 `--code-max-len`, often shorter) is recorded for provenance only; it is not an
@@ -11,7 +11,7 @@ inference limit, because truncating code there would make SentenceTransformer's 
 `embed`'s for every longer snippet.
 
 Invariant (tested): SentenceTransformer(folder).encode(x) == normalize(mean_pool(AutoModel(folder)(x)))
-== trainer.encoder.encode(x, max_len=doc_max_len(config)) within float tolerance, also for texts
+== trainer.encoder.encode(x, max_len=doc_max_len(model)) within float tolerance, also for texts
 longer than the training length.
 """
 from __future__ import annotations
@@ -20,8 +20,6 @@ import json
 from pathlib import Path
 
 DOC_MAX_LEN = 256
-# Architectures whose learned position table starts after padding_idx (positions padding_idx+1 ...).
-_OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "longformer", "mpnet", "ibert", "data2vec-text")
 
 MODULES = [
     {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
@@ -30,40 +28,38 @@ MODULES = [
 ]
 
 
-def position_limit(config) -> int | None:
-    """Tokens the model can embed (None when the config states no limit): `max_position_embeddings`,
-    minus the padding offset of RoBERTa-style position tables."""
-    limit = getattr(config, "max_position_embeddings", None)
-    if not isinstance(limit, int) or limit <= 0:
-        return None
-    if getattr(config, "model_type", "") in _OFFSET_POSITIONS:
-        pad = getattr(config, "pad_token_id", None)
-        limit -= (1 if pad is None else int(pad)) + 1
-    return max(limit, 1)
+def position_limit(model) -> int | None:
+    """Tokens `model` can embed: its learned position table's rows minus the RoBERTa-style padding
+    offset (`modeling.position_limit`), else, for rotary models such as ModernBERT, the config's
+    `max_position_embeddings`; None when neither states a limit."""
+    from trainer.modeling import position_limit as table_limit
+
+    limit = table_limit(model)
+    if limit is None:
+        limit = getattr(model.config, "max_position_embeddings", None)
+    return limit if isinstance(limit, int) and limit > 0 else None
 
 
-def doc_max_len(config) -> int:
+def doc_max_len(model) -> int:
     """The document length used by export, `embed` and `evaluate` by default: min(DOC_MAX_LEN, position limit)."""
-    limit = position_limit(config)
+    limit = position_limit(model)
     return DOC_MAX_LEN if limit is None else min(DOC_MAX_LEN, limit)
 
 
 def export_encoder(backbone, tokenizer, out_dir: str | Path, *, train_max_len: int | None = None,
-                   extra: dict | None = None, max_seq_length: int | None = None) -> Path:
+                   extra: dict | None = None) -> Path:
     """Write the folder; `backbone` is the transformers model (Encoder.backbone).
 
-    The SentenceTransformer `max_seq_length` is always `doc_max_len(backbone.config)` (module docstring).
-    `train_max_len` (older callers pass it as `max_seq_length`) is the training code length, recorded
+    The SentenceTransformer `max_seq_length` is always `doc_max_len(backbone)` (module docstring).
+    `train_max_len` is the training code length, recorded
     in codesage_stage2.json under "export" together with the chosen length and its rule; `extra`
     (training options, for provenance) fills the rest of codesage_stage2.json."""
-    if train_max_len is None:
-        train_max_len = max_seq_length
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     backbone.save_pretrained(str(out), safe_serialization=True)
     tokenizer.save_pretrained(str(out))
     hidden = int(backbone.config.hidden_size)
-    seq_len = doc_max_len(backbone.config)
+    seq_len = doc_max_len(backbone)
     (out / "modules.json").write_text(json.dumps(MODULES, indent=2) + "\n")
     (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": seq_len, "do_lower_case": False}, indent=2) + "\n")
     (out / "1_Pooling").mkdir(exist_ok=True)
@@ -79,7 +75,7 @@ def export_encoder(backbone, tokenizer, out_dir: str | Path, *, train_max_len: i
     provenance = dict(extra or {})
     provenance["export"] = {
         "max_seq_length": seq_len,
-        "rule": f"min({DOC_MAX_LEN}, position limit {position_limit(backbone.config)}); the default of embed --max-len and evaluate --code-max-len",
+        "rule": f"min({DOC_MAX_LEN}, position limit {position_limit(backbone)}); the default of embed --max-len and evaluate --code-max-len",
         "train_max_len": None if train_max_len is None else int(train_max_len),
     }
     (out / "codesage_stage2.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")

@@ -9,7 +9,9 @@ Design (design.md section 4):
   most, the single leading space glued to the first one), never a neighbouring `(` or `.`.
   Digits are split one by one (as StarCoder does) and runs of punctuation stay together.
 * Special tokens, in this id order: `<pad>` (0), `</s>` (1, end of sequence), `<mask>` (2), `<unk>` (3,
-  unused by byte-level BPE, kept because some tools expect one).
+  unused by byte-level BPE, kept because some tools expect one). Pretraining also accepts other
+  tokenizer folders (e.g. a BERT or RoBERTa model's, with `--init`): `special_ids` takes the pad, mask and
+  end-of-document tokens from what the folder declares (`declared_special_tokens`).
 * The post-processor appends `</s>` to every encoded sequence, so callers cannot forget it (CodeSage's
   users lost quality when they did); `add_special_tokens=False` gives the raw ids.
 * Saved with `save_tokenizer` as a Hugging Face fast-tokenizer folder (`tokenizer.json` +
@@ -129,17 +131,84 @@ def load_tokenizer(path: str | Path):
     return Tokenizer.from_file(str(file))
 
 
-def special_ids(tok) -> dict[str, int]:
-    """Ids of pad, eos and mask for a `tokenizers.Tokenizer` or HF tokenizer folder's tokenizer."""
+# What pretraining needs from a tokenizer, and the keys a Hugging Face tokenizer folder declares them
+# under (tokenizer_config.json, then special_tokens_map.json); the end-of-document token is the eos
+# token, else the sep token (BERT's [SEP]). Undeclared ones fall back to our names.
+SPECIAL_KEYS = {"pad": ("pad_token",), "eos": ("eos_token", "sep_token"), "mask": ("mask_token",)}
+OUR_SPECIAL = {"pad": PAD, "eos": EOS, "mask": MASK}
+# Files of a Hugging Face tokenizer folder (a model folder also holds weights and a config: never copied
+# with the tokenizer, or an export would take them for its own).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model",
+                   "chat_template.jinja", "chat_template.json")
+
+
+def _token_content(value) -> str | None:
+    if isinstance(value, dict):  # a serialized AddedToken
+        value = value.get("content")
+    return value if isinstance(value, str) and value else None
+
+
+def declared_special_tokens(path: str | Path | None) -> dict[str, str]:
+    """The pad, eos (end of document) and mask token strings of the tokenizer at `path`.
+
+    For a folder, each comes from `tokenizer_config.json`, else `special_tokens_map.json` (keys
+    `SPECIAL_KEYS`: pad_token; eos_token, else sep_token; mask_token); what neither declares (or any
+    name, when `path` is None or a tokenizer.json file) is ours: `<pad>`, `</s>`, `<mask>`. Our own
+    tokenizer folders declare exactly those, so they resolve as before.
+    """
+    declared: list[dict] = []
+    folder = Path(path) if path is not None else None
+    if folder is not None and folder.is_dir():
+        for name in ("tokenizer_config.json", "special_tokens_map.json"):
+            f = folder / name
+            if f.is_file():
+                try:
+                    data = json.loads(f.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    data = None
+                if isinstance(data, dict):
+                    declared.append(data)
+    out = {}
+    for role, keys in SPECIAL_KEYS.items():
+        found = None
+        for key in keys:  # eos before sep in every file
+            for data in declared:
+                found = found or _token_content(data.get(key))
+        out[role] = found or OUR_SPECIAL[role]
+    return out
+
+
+def special_ids(tok, path: str | Path | None = None) -> dict[str, int]:
+    """Ids of the pad, eos (end of document) and mask tokens of a `tokenizers.Tokenizer`, named as
+    the tokenizer folder `path` declares them (`declared_special_tokens`; ours when `path` is None).
+    Raises UserError naming the token when the vocabulary lacks it."""
     from trainer.errors import UserError
 
     out = {}
-    for name, token in (("pad", PAD), ("eos", EOS), ("mask", MASK)):
+    for name, token in declared_special_tokens(path).items():
         i = tok.token_to_id(token)
         if i is None:
-            raise UserError(f"the tokenizer has no {token} token; train it with `python -m trainer tokenizer`")
+            where = f"the tokenizer {path}" if path is not None else "the tokenizer"
+            raise UserError(
+                f"{where} has no {name} token ({token!r} is not in its vocabulary and its tokenizer_config.json declares "
+                f"no other); pretraining needs pad, mask and end-of-document tokens: train one with `python -m trainer tokenizer`"
+            )
         out[name] = i
     return out
+
+
+def copy_tokenizer_files(src: str | Path, dst: str | Path) -> list[str]:
+    """Copy the tokenizer files (`TOKENIZER_FILES`) of folder `src` into `dst` (created); returns
+    their names. Weights, model configs and other files of a model folder stay behind."""
+    import shutil
+
+    src, dst = Path(src), Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    names = [n for n in TOKENIZER_FILES if (src / n).is_file()]
+    for n in names:
+        shutil.copy2(src / n, dst / n)
+    return names
 
 
 def tokenizer_vocab_size(tok) -> int:

@@ -2,7 +2,7 @@
 
 - `DenseRetriever(model)`: any local model folder (ours, a stage-1 export, the packaged MiniLM):
   mean-pooled, L2-normalized embeddings, cosine scores. Documents are cut at `doc_max_len` tokens,
-  by default `st_export.doc_max_len(config)` (256 capped at the model's positions; the same as embed). Document embeddings are cached per identical
+  by default `st_export.doc_max_len(model)` (256 capped at the model's positions; the same as embed). Document embeddings are cached per identical
   document list, so several query sets against one pool embed the pool once.
 - `BM25Retriever()`: bm25s (Lucene BM25, k1=1.5, b=0.75) over code tokens: identifiers split at
   snake_case and camelCase into lower-cased sub-tokens plus the whole identifier lower-cased, numbers
@@ -73,7 +73,7 @@ class DenseRetriever:
         self.encoder.to(device).eval()
         self.name = str(model)
         if doc_max_len is None:
-            doc_max_len = default_doc_max_len(self.encoder.backbone.config)
+            doc_max_len = default_doc_max_len(self.encoder.backbone)
         self.batch_size, self.query_max_len, self.doc_max_len = batch_size, query_max_len, doc_max_len
         self.progress, self.device = progress, device
         self._cache: tuple[int, np.ndarray] | None = None
