@@ -290,3 +290,31 @@ def test_run_writes_report_and_resume_keeps_its_settings(corpus, tmp_path, capsy
                       "--batch-size", "1", "--grad-accum", "2")) == 0
     assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == [1, 2, 3]
     assert "steps 1 to 3" in (out / "report.html").read_text()
+
+
+def test_resume_on_another_rank_count_needs_stage_0_on_both_sides(corpus, tmp_path, capsys):
+    """ZeRO 1-3 partition optimizer state per rank and DeepSpeed cannot re-partition it on load: a
+    resume on another number of ranks was a raw DeepSpeed traceback. Now it is a one-line error before
+    loading unless both runs ran at effective stage 0 (the saved stage is recorded in COMPLETE)."""
+    from trainer.__main__ import main
+    from trainer.runtime import latest_checkpoint
+
+    run = tmp_path / "run"
+    assert main(_args(corpus, run, "--max-steps", "2", "--save-every", "2")) == 0  # zero1 on 1 rank = stage 0
+    complete = latest_checkpoint(run) / "COMPLETE"
+    marker = json.loads(complete.read_text())
+    assert marker["world_size"] == 1 and marker["zero_stage"] == 0
+    capsys.readouterr()
+    # as if saved by 2 ranks at ZeRO stage 1: refused, nothing changed
+    complete.write_text(json.dumps({**marker, "world_size": 2, "zero_stage": 1}))
+    before = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert main(_args(corpus, run, "--max-steps", "3", "--save-every", "3", "--batch-size", "1", "--grad-accum", "2",
+                      "--resume")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot re-partition ZeRO optimizer state" in err and "\n" not in err
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
+    # saved at stage 0 by 2 ranks, resumed at stage 0 on 1 rank: allowed (ranks may change at stage 0)
+    complete.write_text(json.dumps({**marker, "world_size": 2, "zero_stage": 0}))
+    assert main(_args(corpus, run, "--max-steps", "3", "--save-every", "3", "--batch-size", "1", "--grad-accum", "2",
+                      "--resume")) == 0
+    assert latest_checkpoint(run).name == "step-00000003"

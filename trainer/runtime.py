@@ -396,7 +396,8 @@ def save_checkpoint(engine, out_dir: str | os.PathLike, step: int, client_state:
     if world > 1:
         dist.barrier()
     if rank == 0:
-        (folder / COMPLETE).write_text(json.dumps({"step": step, "world_size": world}) + "\n")
+        (folder / COMPLETE).write_text(json.dumps({"step": step, "world_size": world,
+                                                   "zero_stage": int(engine.zero_optimization_stage())}) + "\n")
         _fsync_dir(folder)
         tmp_latest = root / f".{LATEST}.tmp"
         tmp_latest.write_text(tag + "\n")
@@ -438,6 +439,25 @@ def latest_checkpoint(out_or_ckpt: str | os.PathLike) -> Path | None:
     return None
 
 
+def check_world_change(folder, saved_world: int, saved_stage: int | None, world: int, stage: int) -> None:
+    """A resume may change the number of ranks only when neither run partitions optimizer state.
+
+    ZeRO stages 1-3 split the optimizer state (and stage 3 the weights) into one file per rank, and
+    DeepSpeed cannot re-partition them on load (its "universal checkpoint" conversion is a separate
+    offline step). So a checkpoint saved by N ranks resumes on M != N ranks only if both runs ran at
+    effective stage 0 (`--deepspeed-config zero0`, or zero1/zero2 on one rank, which run as stage 0).
+    Checkpoints written before the stage was recorded count as partitioned. Raises UserError before
+    anything is loaded; the run folder is untouched."""
+    if saved_world == world or (saved_stage == 0 and stage == 0):
+        return
+    saved_desc = f"ZeRO stage {saved_stage}" if saved_stage is not None else "an unrecorded ZeRO stage"
+    raise UserError(
+        f"the checkpoint {folder} was saved by {saved_world} rank(s) at {saved_desc}, this run has {world} rank(s) at "
+        f"ZeRO stage {stage}: DeepSpeed cannot re-partition ZeRO optimizer state on load, so resume with {saved_world} "
+        "rank(s) (same global batch), or train with --deepspeed-config zero0 from the start to change the rank count"
+    )
+
+
 def load_checkpoint(engine, ckpt_dir: str | os.PathLike) -> dict:
     """Restore model, optimizer, scheduler, this rank's RNG states; return the saved client_state.
 
@@ -449,10 +469,12 @@ def load_checkpoint(engine, ckpt_dir: str | os.PathLike) -> dict:
     if folder is None:
         raise UserError(f"no complete checkpoint found in {ckpt_dir}; start without --resume or point to a run folder")
     rank, world = _rank_of_engine()
+    saved = json.loads((folder / COMPLETE).read_text())
+    saved_world = saved.get("world_size", world)
+    check_world_change(folder, saved_world, saved.get("zero_stage"), world, int(engine.zero_optimization_stage()))
     load_path, client = engine.load_checkpoint(str(folder.parent), tag=folder.name)
     if load_path is None:
         raise UserError(f"DeepSpeed could not load the checkpoint in {folder}")
-    saved_world = json.loads((folder / COMPLETE).read_text()).get("world_size", world)
     rng_file = folder / f"rng-rank{rank:05d}.pt"
     if saved_world == world and rng_file.exists():
         _set_rng_state(torch.load(rng_file, weights_only=True))
