@@ -3,6 +3,7 @@ a real BERT checkpoint and its own WordPiece tokenizer, the logged learning rate
 resume, and --num-workers changes on resume."""
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -250,3 +251,52 @@ def test_nothing_to_learn_and_rate_flags_are_named(corpus, tmp_path, capsys):
     assert main(_args(corpus, out, "--dobf-kinds", "class,method", "--max-steps", "1")) == 2
     assert "--dobf-kinds method not among" in _error(capsys)
     assert not out.exists()
+
+
+def test_precision_is_not_a_model_override(corpus, tmp_path, capsys):
+    """`--model-overrides dtype=float16` trained in fp32 and then exported a float16 model."""
+    from trainer.__main__ import main
+
+    for key in ("dtype", "torch_dtype"):
+        assert main(_args(corpus, tmp_path / key, "--model-overrides", f"{key}=float16", "--max-steps", "1")) == 2
+        assert f"cannot set {key}" in _error(capsys)
+        assert not (tmp_path / key).exists()
+
+
+def test_dobf_share_is_null_when_no_document_starts_in_the_window(tmp_path):
+    """Documents are counted at their first piece: a logged window made only of later pieces of a long
+    document has no documents, and its DOBF share is unknown (null), not 0."""
+    import json as json_module
+
+    from trainer_helpers import make_rows, write_shards
+
+    from trainer.__main__ import main
+    from trainer.tokenization import iter_contents, save_tokenizer, train_tokenizer
+    from trainer.data import find_shards
+
+    rows = make_rows(1, seed=3)
+    long = dict(rows[0])
+    long["content"] = "\n".join([rows[0]["content"]] * 40)
+    long["size"] = len(long["content"].encode())
+    long["identifiers"] = []
+    data = write_shards(tmp_path / "data", [long], n_shards=1)
+    tok = save_tokenizer(train_tokenizer(iter_contents(find_shards(data), "train"), 300), tmp_path / "tok")
+    out = tmp_path / "run"
+    assert main(["pretrain", "--data", str(data), "--tokenizer", str(tok), "--out", str(out), "--seq-len", "32",
+                 "--batch-size", "1", "--log-every", "1", "--no-progress", "--max-steps", "4", "--dobf-prob", "0"]) == 0
+    shares = [json_module.loads(line)["dobf_share"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(shares) == 4 and shares.count(None) >= 3 and all(s in (None, 0.0) for s in shares)
+
+
+def test_contrastive_summary_is_printed_by_rank_0_only(monkeypatch, capsys, tmp_path):
+    import trainer.cmd_contrastive as cmd
+
+    summary = {"steps": 2, "final_loss": 1.0, "pairs_per_s": 3.0}
+    monkeypatch.setattr(cmd, "train", lambda cfg: summary)
+    args = argparse.Namespace(data="d", init="minilm", out=str(tmp_path))
+    monkeypatch.setenv("RANK", "1")
+    assert cmd.run(args) == 0
+    assert "stage 2 done" not in capsys.readouterr().out
+    monkeypatch.setenv("RANK", "0")
+    assert cmd.run(args) == 0
+    assert "stage 2 done: 2 steps" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from trainer.cli import non_negative_int, positive_int
 from trainer.contrastive import ContrastiveConfig, train
@@ -71,5 +72,7 @@ def config_from_args(args: argparse.Namespace) -> ContrastiveConfig:
 def run(args) -> int:
     cfg = config_from_args(args)
     summary = train(cfg)
+    if int(os.environ.get("RANK", "0")) != 0:  # every rank returns a summary; rank 0 speaks for the run
+        return 0
     print(f"stage 2 done: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, {summary['pairs_per_s']:.1f} pairs/s -> {cfg.out}")
     return 0

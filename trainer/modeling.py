@@ -52,6 +52,8 @@ RESERVED_FIELDS = {
     "mask_token_id": "the tokenizer", "max_position_embeddings": "--seq-len", "attention_dropout": "--dropout",
     "embedding_dropout": "--dropout", "mlp_dropout": "--dropout", "tie_word_embeddings": "the trainer (tied embeddings)",
     "classifier_pooling": "the trainer (mean pooling)",
+    "dtype": "the DeepSpeed config and the device (training runs in fp32 on CPU, bf16 where configured)",
+    "torch_dtype": "the DeepSpeed config and the device (training runs in fp32 on CPU, bf16 where configured)",
 }
 
 

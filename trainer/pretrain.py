@@ -365,7 +365,9 @@ def _train(cfg: PretrainConfig, rt, out: Path, streams: int, info: dict) -> dict
                     tokens_per_s=totals["tokens"] / max(elapsed, 1e-9),
                     packing_efficiency=totals["tokens"] / max(totals["slots"], 1.0),
                     masked_tokens=int(totals["masked"]),
-                    dobf_share=totals["dobf"] / max(totals["docs"], 1.0),
+                    # documents are counted at their first piece; a window of later pieces only (long
+                    # documents, few steps) has none, and its share is unknown (null), not 0
+                    dobf_share=totals["dobf"] / totals["docs"] if totals["docs"] else None,
                     seconds=round(elapsed, 3),
                 ) or {"step": step}
                 window = dict.fromkeys(window, 0.0)
