@@ -230,3 +230,28 @@ def test_cli_resume_logs_each_step_once(tmp_path):
     rows = read_metrics(cut / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert [r["loss"] for r in rows] == pytest.approx([r["loss"] for r in read_metrics(full / "metrics.jsonl")], rel=1e-4)
+
+
+def test_cli_checkpoint_keeping_threads_and_clip_flags_match_pretrain(tmp_path):
+    """contrastive kept every checkpoint (no --keep-checkpoints), had no --threads, and spelled the
+    clipping flag differently from pretrain; both commands now accept the same names."""
+    from trainer.__main__ import main
+    from trainer.cmd_contrastive import add_arguments as contrastive_args
+    from trainer.cmd_pretrain import add_arguments as pretrain_args
+
+    data = write_pairs(synthetic_rows(32), tmp_path / "pairs")
+    model = tiny_model_dir(tmp_path / "init")
+    out = tmp_path / "run"
+    assert main(["contrastive", "--data", str(data), "--init", str(model), "--batch-size", "4", "--max-steps", "4",
+                 "--text-max-len", "16", "--code-max-len", "32", "--no-progress", "--no-export", "--save-every", "1",
+                 "--keep-checkpoints", "1", "--threads", "1", "--grad-clip", "0.5", "--out", str(out)]) == 0
+    assert sorted(p.name for p in (out / "checkpoints").glob("step-*")) == ["step-00000004"]
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["keep_checkpoints"], cfg["threads"], cfg["gradient_clipping"]) == (1, 1, 0.5)
+    import argparse
+
+    for add in (contrastive_args, pretrain_args):
+        parser = argparse.ArgumentParser()
+        add(parser)
+        flags = {s for a in parser._actions for s in a.option_strings}
+        assert {"--grad-clip", "--gradient-clipping", "--keep-checkpoints", "--threads"} <= flags

@@ -52,8 +52,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--matryoshka-dims", type=lambda s: [positive_int(x) for x in s.split(",") if x], default=d.matryoshka_dims,
                    help="comma-separated nested embedding sizes, e.g. 64,128,256 (the full size is always included)")
     p.add_argument("--deepspeed-config", default=d.deepspeed_config, help="a JSON file or a name in deploy/deepspeed (zero1, zero2, zero3)")
-    p.add_argument("--gradient-clipping", type=float, default=d.gradient_clipping)
+    p.add_argument("--gradient-clipping", "--grad-clip", dest="gradient_clipping", type=float, default=d.gradient_clipping,
+                   help="gradient norm clipping (default %(default)s; 0 disables; --grad-clip as in pretrain)")
     p.add_argument("--save-every", type=non_negative_int, default=d.save_every, help="checkpoint every N steps (0 = only at the end when resuming is wanted: never)")
+    p.add_argument("--keep-checkpoints", type=non_negative_int, default=d.keep_checkpoints,
+                   help="complete checkpoints kept (default %(default)s; 0 keeps all), as in pretrain")
+    p.add_argument("--threads", type=non_negative_int, default=d.threads,
+                   help="torch intra-op threads per rank (default: torch's choice), as in pretrain")
     p.add_argument("--log-every", type=positive_int, default=d.log_every)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/latest with the run's data, model and optimisation settings (checked); "

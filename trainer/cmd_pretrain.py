@@ -47,7 +47,8 @@ def add_arguments(parser) -> None:
     g.add_argument("--schedule", default="linear", choices=["linear", "cosine", "constant"], help="decay after warmup (default linear to 0)")
     g.add_argument("--min-lr-ratio", type=float, default=0.0, help="final lr as a fraction of the peak (default 0)")
     g.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
-    g.add_argument("--grad-clip", type=float, default=1.0, help="gradient norm clipping (default 1.0; 0 disables)")
+    g.add_argument("--grad-clip", "--gradient-clipping", dest="grad_clip", type=float, default=1.0,
+                   help="gradient norm clipping (default 1.0; 0 disables; --gradient-clipping as in contrastive)")
     g.add_argument("--deepspeed-config", default="zero1", help="DeepSpeed JSON (path or name in deploy/deepspeed/: zero0..zero3)")
     g.add_argument("--seed", type=int, default=0)
     g = parser.add_argument_group("run")

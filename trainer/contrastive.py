@@ -62,6 +62,8 @@ class ContrastiveConfig:
     deepspeed_config: str = "zero1"
     gradient_clipping: float = 1.0
     save_every: int = 0
+    keep_checkpoints: int = 2          # complete checkpoints kept (0 keeps all), as in pretrain
+    threads: int = 0                   # torch intra-op threads per rank (0: torch's choice), as in pretrain
     log_every: int = 1
     seed: int = 0
     resume: bool = False
@@ -73,8 +75,8 @@ class ContrastiveConfig:
 # Fields a resumed run may change: length, time budget, logging, checkpointing, export, and the memory/speed
 # knobs of the encoding (same loss). The per-rank batch may change with the number of ranks as long as the
 # global batch (compared instead) stays: the data order is a function of (seed, step, global batch).
-RESUME_MAY_CHANGE = frozenset({"out", "resume", "max_steps", "max_minutes", "save_every", "log_every", "progress", "export",
-                               "grad_cache_chunk", "length_buckets", "batch_size"})
+RESUME_MAY_CHANGE = frozenset({"out", "resume", "max_steps", "max_minutes", "save_every", "keep_checkpoints", "threads",
+                               "log_every", "progress", "export", "grad_cache_chunk", "length_buckets", "batch_size"})
 RESUME_PATHS = ("--data", "--init")
 GLOBAL_BATCH = "global batch (--batch-size x ranks)"
 
@@ -155,6 +157,10 @@ def train(cfg: ContrastiveConfig) -> dict:
     validate(cfg)
     from trainer.runtime import ds_config_for, latest_checkpoint, load_checkpoint, save_checkpoint, setup_runtime
 
+    if cfg.threads > 0:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     rt = setup_runtime(seed=cfg.seed)
     out = Path(cfg.out)
     check_run_folder(rt, out, resume=cfg.resume, settings_file="config.json", settings_of=resume_settings,
@@ -211,14 +217,14 @@ def train(cfg: ContrastiveConfig) -> dict:
             logger.log(done, loss=loss_value, lr=lr_used, pairs_per_s=pairs_done / max(elapsed, 1e-9),
                        epoch=done / stream.steps_per_epoch)
         if cfg.save_every and done % cfg.save_every == 0 and done < cfg.max_steps:
-            save_checkpoint(engine, out, done, {"step": done})
+            save_checkpoint(engine, out, done, {"step": done}, keep=cfg.keep_checkpoints)
         if out_of_time:
             logger.write(f"time budget of {cfg.max_minutes} min reached at step {done}")
             break
     final_step = step + 1 if cfg.max_steps > start else start
     elapsed = time.time() - t0
     if cfg.save_every:
-        save_checkpoint(engine, out, final_step, {"step": final_step})
+        save_checkpoint(engine, out, final_step, {"step": final_step}, keep=cfg.keep_checkpoints)
     logger.close()
     summary = {"steps": final_step, "final_loss": last_loss, "seconds": round(elapsed, 2),
                "pairs_per_s": pairs_done / max(elapsed, 1e-9), "pairs": len(stream.texts), **stream.meta}
