@@ -3,12 +3,15 @@
 * `positive_int` / `non_negative_int`: argparse `type=` for integer flags. A value outside the range
   (or not an integer) is refused while parsing, so a meaningless `--top-k 0`, `--batch-size -1` or
   `--max-len 0` never reaches the code (Python slicing would silently accept negative counts).
+* `is_rank0()`: whether this process speaks for the run (RANK unset or 0), for closing lines that every
+  rank would otherwise print.
 * `Parser`: an `argparse.ArgumentParser` whose usage errors (unknown flag, missing argument, bad value)
   end the program as every user error does here: one line `error: ...` on stderr, exit code 2.
 """
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def _int(text: str) -> int:
@@ -39,3 +42,8 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def is_rank0() -> bool:
+    """True unless a launcher set RANK to another rank (without a launcher this process is rank 0)."""
+    return os.environ.get("RANK", "0") == "0"

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-from trainer.cli import non_negative_int, positive_int
+from trainer.cli import is_rank0, non_negative_int, positive_int
 from trainer.contrastive import ContrastiveConfig, train
 
 
@@ -77,7 +76,7 @@ def config_from_args(args: argparse.Namespace) -> ContrastiveConfig:
 def run(args) -> int:
     cfg = config_from_args(args)
     summary = train(cfg)
-    if int(os.environ.get("RANK", "0")) != 0:  # every rank returns a summary; rank 0 speaks for the run
+    if not is_rank0():  # every rank returns a summary; rank 0 speaks for the run
         return 0
     print(f"stage 2 done: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, {summary['pairs_per_s']:.1f} pairs/s -> {cfg.out}")
     return 0

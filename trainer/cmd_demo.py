@@ -152,28 +152,29 @@ def _stamp(out: Path, key: str) -> dict | None:
         return None
 
 
-def _reusable(out: Path, step: Step, log) -> bool:
-    """True when the step's output is complete and was made with the settings of this run."""
+def _reusable(out: Path, step: Step, log) -> dict | None:
+    """The step's record when its output is complete and was made with the settings of this run, else None."""
     if not step.done():
-        return False
+        return None
     stamp = _stamp(out, step.key)
     if stamp is None:
         log("    its output exists but the step did not finish in a previous run of the demo (or predates its "
             "settings records): redoing it")
-        return False
+        return None
     if stamp.get("settings") != step.settings():
         log(f"    its output was made with other settings: {shlex.join(stamp.get('command', []))}; redoing it")
-        return False
-    return True
+        return None
+    return stamp
 
 
 def _run_step(i: int, n: int, step: Step, env: dict[str, str], log, out: Path, upstream_ran: bool) -> float | None:
     """Run one step, or reuse its output (returns None) when it is reusable and no earlier step ran."""
     now = dt.datetime.now(dt.timezone.utc)
     log(f"\n=== step {i}/{n}: {step.words}")
-    if not upstream_ran and _reusable(out, step, log):
+    stamp = None if upstream_ran else _reusable(out, step, log)
+    if stamp is not None:
         log(f"    already done in a previous run of the demo with the same settings: reusing its output, made by\n"
-            f"    {shlex.join(_stamp(out, step.key)['command'])}")
+            f"    {shlex.join(stamp['command'])}")
         return None
     log(f"    command: {shlex.join(step.command)}")
     (out / STAMPS / f"{step.key}.json").unlink(missing_ok=True)

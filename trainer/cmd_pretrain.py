@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from trainer.cli import non_negative_int, positive_int
+from trainer.cli import is_rank0, non_negative_int, positive_int
 
 
 def add_arguments(parser) -> None:
@@ -87,8 +87,6 @@ def run(args) -> int:
     from trainer.pretrain import run_pretrain
 
     summary = run_pretrain(config_from_args(args))
-    import os
-
-    if os.environ.get("RANK", "0") == "0":  # only the launcher sets RANK; without one this process is rank 0
+    if is_rank0():
         print("pretrain: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
     return 0

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from trainer.errors import UserError
-from trainer.runfolder import check_run_folder, fixed_settings
+from trainer.runfolder import check_run_folder, fixed_settings, saved_record
 
 
 class TrainingDiverged(UserError):
@@ -187,18 +187,10 @@ def data_streams(cfg: PretrainConfig, world_size: int, out: Path | None = None) 
     if cfg.resume and out is not None:
         from trainer.runtime import latest_checkpoint
 
-        saved = _saved_record(out) if latest_checkpoint(out) is not None else {}
+        saved = (saved_record(out, "run.json") if latest_checkpoint(out) is not None else None) or {}
         if isinstance(saved.get("data_streams"), int) and saved["data_streams"] > 0:
             return saved["data_streams"]
     return world_size * max(1, cfg.num_workers)
-
-
-def _saved_record(out: Path) -> dict:
-    try:
-        record = json.loads((Path(out) / "run.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
 
 
 def check_data_streams(cfg: PretrainConfig, streams: int, world_size: int) -> None:

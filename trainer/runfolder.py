@@ -69,6 +69,16 @@ def settings_differences(saved: dict, new: dict, paths: tuple[str, ...] = ()) ->
     return diffs
 
 
+def saved_record(out: Path, settings_file: str) -> dict | None:
+    """The run's saved settings (`out/settings_file`, e.g. run.json) as a dict, or None when the file is
+    missing or is not a JSON object."""
+    try:
+        saved = json.loads((Path(out) / settings_file).read_text())
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
 def check_run_folder(rt, out: Path, *, resume: bool, settings_file: str, settings_of, new_record: dict,
                      paths: tuple[str, ...] = ()) -> None:
     """Refuse a non-empty `out` without `resume`, and a resume whose settings differ (module docstring).
@@ -83,13 +93,9 @@ def check_run_folder(rt, out: Path, *, resume: bool, settings_file: str, setting
     if rt.is_main:
         try:
             check_out_dir(out, resume)
-            saved_path = Path(out) / settings_file
-            if resume and latest_checkpoint(out) is not None and saved_path.is_file():
-                try:
-                    saved = json.loads(saved_path.read_text())
-                except (OSError, json.JSONDecodeError):
-                    saved = None
-                if isinstance(saved, dict):
+            if resume and latest_checkpoint(out) is not None:
+                saved = saved_record(out, settings_file)
+                if saved is not None:
                     diffs = settings_differences(settings_of(saved), settings_of(new_record), paths)
                     if diffs:
                         raise UserError(f"--resume with settings that differ from the run in {out} ({'; '.join(diffs)}); "

@@ -110,21 +110,13 @@ class ReadTreeFile(beam.DoFn):
 
     def process(self, element):
         source, rel, lang = element
-        if lang is None:  # see list_tree: a symbolic link to a directory, not followed
+        # see list_tree: lang None is a symbolic link to a directory (not followed); a bytes path is a
+        # name that is not valid UTF-8 (shown with \xNN escapes)
+        if lang is None or isinstance(rel, bytes):
             self._rejected.inc()
-            yield beam.pvalue.TaggedOutput(
-                REJECTED_TAG,
-                read_reject(id=None, lang=None, path=printable(rel) if isinstance(rel, str) else
-                            rel.decode("utf-8", errors="backslashreplace"), reason="symlinked_directory"),
-            )
-            return
-        if isinstance(rel, bytes):  # see list_tree: a name that is not valid UTF-8
-            self._rejected.inc()
-            yield beam.pvalue.TaggedOutput(
-                REJECTED_TAG,
-                read_reject(id=None, lang=lang, path=rel.decode("utf-8", errors="backslashreplace"),
-                            reason="undecodable_path"),
-            )
+            path = rel.decode("utf-8", errors="backslashreplace") if isinstance(rel, bytes) else rel
+            reason = "symlinked_directory" if lang is None else "undecodable_path"
+            yield beam.pvalue.TaggedOutput(REJECTED_TAG, read_reject(id=None, lang=lang, path=path, reason=reason))
             return
         full = os.path.join(source.root, *rel.split("/"))
         try:
