@@ -317,3 +317,19 @@ def test_ruby_class_self_block_is_no_scope():
         "class Tempfile\n  class << self\n    def open(*args)\n      x = 1\n    end\n  end\n"
         "  class << @obj\n    def two\n      a = 1\n    end\n  end\nend\n").functions]
     assert names == ["Tempfile.open", "Tempfile.@obj.two"]
+
+
+def test_code_hard_first_line_dedents_against_its_own_line():
+    """A body that starts on the signature's line (`-> { a();`, `=> a +`) reads as it is indented
+    against that line, not at the column where the body happens to start."""
+    java = ("class A {\n"
+            "    void f() {\n"
+            "        Runnable r = () -> { a();\n"
+            "            b(); };\n"
+            "    }\n"
+            "}\n")
+    fns = {f.name: f for f in Extractor("java").extract(java).functions}
+    assert fns["A.f.r"].code_hard == "a();\n    b();"
+    js = "const g = (a) => a +\n    1;\n"
+    fns = {f.name: f for f in Extractor("javascript").extract(js).functions}
+    assert fns["g"].code_hard == "a +\n    1"

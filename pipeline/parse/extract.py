@@ -604,7 +604,17 @@ class Extractor:
             if (content.startswith(open_, b_start) and content.endswith(close, 0, b_end)
                     and b_end - b_start >= len(open_) + len(close)):
                 lead, trail = b_start + len(open_), b_end - len(close)
-        pad = pad_prefix(content[content.rfind("\n", 0, lead) + 1:lead])
+        line_start = content.rfind("\n", 0, lead) + 1
+        prefix = content[line_start:lead]
+        if prefix.strip():
+            # the body starts on a line of signature text (`= () -> { a();`, `fun f() = a +`):
+            # its first line takes that line's indentation, as the lines after it are indented
+            # against it, not against the column of the `{` or `=`
+            while lead < trail and content[lead] in " \t":
+                lead += 1
+            pad = prefix[:len(prefix) - len(prefix.lstrip(" \t"))]
+        else:
+            pad = pad_prefix(prefix)
         base = lead - len(pad)
         inner = pad + content[lead:trail]
         doc_removals = []
