@@ -277,6 +277,15 @@ def test_empty_and_tag_only_docstrings():
     assert summarize("{@inheritDoc}") == ""
 
 
+def test_kdoc_and_rustdoc_links_keep_their_text():
+    assert summarize("Removes every line whose SKU matches [sku].") == "Removes every line whose SKU matches sku."
+    assert summarize("Returns the [total][Cart.total] of the cart.") == "Returns the total of the cart."
+    assert summarize("Builds a [`Vec`] from [`Iter::next`] calls.") == "Builds a Vec from Iter::next calls."
+    assert summarize("Calls [Foo.bar()] and [the docs][] once.") == "Calls Foo.bar() and the docs once."
+    # not links: indexing, generics, citations, inline lists
+    assert summarize("Return x[0] as list[int], see [1] and [a, b].") == "Return x[0] as list[int], see [1] and [a, b]."
+
+
 def test_clean_is_idempotent():
     doc = "Returns the {@code x}.\n\n<p>More <b>text</b> at https://a.b/c.\n@return x"
     once = clean_docstring(doc)

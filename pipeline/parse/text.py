@@ -37,6 +37,12 @@ import ftfy
 _URL_RE = re.compile(r"<?\b(?:(?:https?|ftp|file)://|www\.)[^\s<>\"'`|]+>?", re.IGNORECASE)
 _MD_LINK_RE = re.compile(r"!?\[([^\]\n]*)\]\([^)\s]*\)")   # [text](url) -> text (url may be gone already)
 _MD_IMAGE_RE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)")
+# KDoc / rustdoc / Markdown reference links: [label][Target] and [label][] -> label; a bare
+# [name] or [Type.member] (after backticks are gone: [`Vec`] -> [Vec]) -> name. The bare form
+# needs an identifier-like inside and no word or bracket right before it, so indexing (x[0]),
+# generics (list[int]), [1]-style citations and "[a, b]" lists are left alone.
+_REF_LINK_RE = re.compile(r"(?<!\])\[([^\[\]\n]+)\]\[[^\[\]\s]*\]")
+_BARE_LINK_RE = re.compile(r"(?<![\w\]\[])\[([A-Za-z_][\w.:#<>-]*(?:\(\))?)\](?![\[(:\w])")
 
 # C# XML documentation: <summary> holds the description; the other top-level elements
 # (<param>, <returns>, <remarks>, <example>, <exception>, ...) are dropped with their content.
@@ -247,12 +253,14 @@ def clean_docstring(docstring: str | None) -> str:
     text = _RDOC_LINK_RE.sub(lambda m: m.group(1) or m.group(2), text)
     text = _MD_IMAGE_RE.sub("", text)
     text = _MD_LINK_RE.sub(lambda m: m.group(1), text)
+    text = _REF_LINK_RE.sub(lambda m: m.group(1), text)
     text = _URL_RE.sub(_url_residue, text)
     text = _cut_sections(text)
     text = _ROLE_RE.sub(_role_text, text)
     text = _DOUBLE_BACKTICK_RE.sub(lambda m: m.group(1), text)
     text = _BACKTICK_RE.sub(lambda m: m.group(1), text)
     text = _RDOC_CODE_RE.sub(lambda m: m.group(1), text)
+    text = _BARE_LINK_RE.sub(lambda m: m.group(1), text)
     # Empty brackets left behind by removed URLs/links, e.g. "see ()" or "(<>)".
     # Calls such as "flush()" keep their parentheses (they are attached to a name).
     text = re.sub(r"(?<![\w\])>])(?:\(\s*\)|\[\s*\]|<\s*>)", "", text)
