@@ -99,3 +99,16 @@ def test_spec_toml_mistakes_are_one_line_errors_naming_the_file(specs, tree, tmp
 def test_the_shipped_specs_pass_every_check():
     for key in registry.all_specs():
         Extractor(key)
+
+
+def test_grammar_pins_agree_with_the_installed_wheels_and_pyproject():
+    """spec.toml's [grammar] version is what runs (the installed wheel) and what pyproject pins."""
+    import importlib.metadata
+
+    from pipeline.languages.registry import tomllib
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    deps = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]["pipeline"]
+    for key in registry.all_specs():
+        spec = registry.get(key)
+        assert f"{spec.grammar_package}=={spec.grammar_version}" in deps, key
+        assert importlib.metadata.version(spec.grammar_package) == spec.grammar_version, key

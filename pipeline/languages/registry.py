@@ -20,8 +20,13 @@ import dataclasses
 import functools
 import importlib
 import os
-import tomllib
+import sys
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, published as tomli before it joined the standard library
+    import tomli as tomllib
 
 SPECS_DIR = os.path.join(os.path.dirname(__file__), "specs")
 
