@@ -339,3 +339,31 @@ def test_code_hard_first_line_dedents_against_its_own_line():
     js = "const g = (a) => a +\n    1;\n"
     fns = {f.name: f for f in Extractor("javascript").extract(js).functions}
     assert fns["g"].code_hard == "a +\n    1"
+
+
+def test_escaped_surrogates_in_a_docstring_become_writable_text():
+    """A lone surrogate from a literal's escapes cannot be encoded as UTF-8 (Beam and Parquet
+    fail on it mid-job): a pair's escapes give its character, a lone one U+FFFD."""
+    src = ('def f(a, b):\n'
+           '    """Return the value \\udcff of both \\ud83d\\ude00 inputs."""\n'
+           '    c = a + b\n'
+           '    return c\n')
+    (fn,) = Extractor("python").extract(src).functions
+    assert fn.docstring == "Return the value \ufffd of both \U0001F600 inputs."
+    fn.docstring.encode("utf-8")
+
+
+def test_lone_cr_line_ends_read_as_line_breaks():
+    lf = ('class A:\n'
+          '    def f(self, x):\n'
+          '        """Double it."""\n'
+          '        y = x * 2\n'
+          '        return y\n')
+    cr = lf.replace("\n", "\r")
+    ex = Extractor("python")
+    want, got = ex.extract(lf), ex.extract(cr)
+    assert got.error is None and got.syntax_errors == 0
+    assert got.functions == want.functions and got.functions[0].docstring == "Double it."
+    # offsets index the original text: the same names sit at the same places
+    assert got.identifiers == want.identifiers
+    assert [cr[i["start"]:i["end"]] for i in got.identifiers] == [lf[i["start"]:i["end"]] for i in want.identifiers]

@@ -160,7 +160,18 @@ def _decode_python_literal(text: str) -> str | None:
             value = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return None
-    return value if isinstance(value, str) else None
+    return _valid_unicode(value) if isinstance(value, str) else None
+
+
+def _valid_unicode(text: str) -> str:
+    """`text` with escaped surrogates made encodable: a "\\ud83d\\ude00" pair becomes its
+    character, a lone surrogate U+FFFD. A str holding one cannot be written as UTF-8 (Beam's
+    coders and Parquet both fail on it), and only a literal's escapes can produce one."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 # String decoders a spec may name in [doc] decoder (the only code-level hook, chosen by data).
@@ -206,6 +217,7 @@ class DocStyle:
         )
 
 
+_LONE_CR = re.compile(r"\r(?!\n)")
 # the decoration of block comment lines (*, ** in Lua), at the start of every line
 _STAR_LINES = re.compile(r"^[ \t]*\*+(?!/) ?", re.MULTILINE)
 
@@ -288,6 +300,11 @@ class Extractor:
             gc.enable()
 
     def _extract(self, content: str) -> FileExtraction:
+        if "\r" in content and _LONE_CR.search(content):
+            # classic Mac line ends: grammars (tree-sitter-python among them) take a lone CR for
+            # a space, so the whole file would be one line of syntax errors; `ast` and editors
+            # read it as a line break. Same length, so every offset into `content` stays valid.
+            content = _LONE_CR.sub("\n", content)
         data = encode(content)
         self._data = data
         try:
