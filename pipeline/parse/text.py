@@ -25,6 +25,7 @@ its docstring for how identifiers are handled and for the decision rule.
 """
 from __future__ import annotations
 
+import functools
 import html
 import re
 import threading
@@ -35,35 +36,39 @@ import ftfy
 # --------------------------------------------------------------------------- cleaning rules
 
 _URL_RE = re.compile(r"<?\b(?:(?:https?|ftp|file)://|www\.)[^\s<>\"'`|]+>?", re.IGNORECASE)
-_MD_LINK_RE = re.compile(r"!?\[([^\]\n]*)\]\([^)\s]*\)")   # [text](url) -> text (url may be gone already)
-_MD_IMAGE_RE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)")
+# (link texts stop at the next "[" too: a line of "![![![..." is then linear, not quadratic)
+_MD_LINK_RE = re.compile(r"!?\[([^\[\]\n]*)\]\([^)\s]*\)")   # [text](url) -> text (url may be gone already)
+_MD_IMAGE_RE = re.compile(r"!\[[^\[\]\n]*\]\([^()\n]*\)")
 # KDoc / rustdoc / Markdown reference links: [label][Target] and [label][] -> label; a bare
 # [name] or [Type.member] (after backticks are gone: [`Vec`] -> [Vec]) -> name. The bare form
-# needs an identifier-like inside and no word or bracket right before it, so indexing (x[0]),
-# generics (list[int]), [1]-style citations and "[a, b]" lists are left alone.
+# needs an identifier or path (a.b, A::b, A#b) inside and no word, bracket or "(" right before it,
+# so indexing (x[0]), generics (list[int]), [1]-style citations, "[a, b]" lists and optional
+# arguments in signatures (f([options]), [args...]) are left alone.
 _REF_LINK_RE = re.compile(r"(?<!\])\[([^\[\]\n]+)\]\[[^\[\]\s]*\]")
-_BARE_LINK_RE = re.compile(r"(?<![\w\]\[])\[([A-Za-z_][\w.:#<>-]*(?:\(\))?)\](?![\[(:\w])")
+_BARE_LINK_RE = re.compile(r"(?<![\w\]\[(])\[([A-Za-z_]\w*(?:(?:\.|::|#)\w+)*(?:\(\))?)\](?![\[(:\w])")
 
 # C# XML documentation: <summary> holds the description; the other top-level elements
 # (<param>, <returns>, <remarks>, <example>, <exception>, ...) are dropped with their content.
-_CS_SUMMARY_RE = re.compile(r"<summary\b[^>]*>(.*?)(?:</summary\s*>|$)", re.IGNORECASE | re.DOTALL)
-_CS_DROP_RE = re.compile(
+_CS_SUMMARY_RE = re.compile(r"<summary\b[^<>]*>(.*?)(?:</summary\s*>|$)", re.IGNORECASE | re.DOTALL)
+# Elements are matched by `_sub_elements` (an opener, then the nearest closer of its name), not by
+# one lazy DOTALL regex: `<pre>.*?</pre>` retries from every `<pre>` that has no closer after it,
+# quadratic in the docstring (a 48 KB docstring of "<pre> " took 3 s), and this text is untrusted.
+# Attribute runs are [^<>]* for the same reason: they stop at the next tag instead of the end.
+_CS_DROP_OPEN_RE = re.compile(
     r"<(param|typeparam|returns|exception|example|seealso|permission|value|remarks|inheritdoc|include)\b"
-    r"[^>]*?(?:/>|>.*?</\1\s*>)",
-    re.IGNORECASE | re.DOTALL,
-)
-# <see cref="T:System.String"/>, <paramref name="x"/>, <see langword="null"/> -> the referenced name.
-_CS_REF_RE = re.compile(
-    r"<(?:see|seealso|paramref|typeparamref)\b[^>]*?\b(?:cref|name|langword|href)\s*=\s*\"(?:[A-Z]:)?([^\"]*)\"[^>]*?/>",
+    r"[^<>]*?(/?)>",
     re.IGNORECASE,
 )
-_CS_REF_BODY_RE = re.compile(r"<see\b[^>]*>(.*?)</see\s*>", re.IGNORECASE | re.DOTALL)
+# <see cref="T:System.String"/>, <paramref name="x"/>, <see langword="null"/> -> the referenced name.
+_CS_REF_RE = re.compile(r"<(?:see|seealso|paramref|typeparamref)\b([^<>]*?)/>", re.IGNORECASE)
+_CS_REF_ATTR_RE = re.compile(r"\b(?:cref|name|langword|href)\s*=\s*\"(?:[A-Z]:)?([^\"]*)\"", re.IGNORECASE)
+_CS_SEE_OPEN_RE = re.compile(r"<(see)\b[^<>]*()>", re.IGNORECASE)
 
 # Elements whose content is code or invisible: dropped with their content.
-_HTML_DROP_RE = re.compile(r"<(pre|script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_HTML_COMMENT_RE = re.compile(r"<!--.*?-->", re.DOTALL)
-_HTML_BREAK_RE = re.compile(r"</?(?:p|div|ul|ol|dl|table|h[1-6]|blockquote)\b[^>]*>", re.IGNORECASE)
-_HTML_LINE_RE = re.compile(r"<(?:br|li|dt|dd|tr)\b[^>]*>", re.IGNORECASE)
+_HTML_DROP_OPEN_RE = re.compile(r"<(pre|script|style)\b[^<>]*()>", re.IGNORECASE)
+_HTML_COMMENT_OPEN_RE = re.compile(r"<(!--)()")
+_HTML_BREAK_RE = re.compile(r"</?(?:p|div|ul|ol|dl|table|h[1-6]|blockquote)\b[^<>]*>", re.IGNORECASE)
+_HTML_LINE_RE = re.compile(r"<(?:br|li|dt|dd|tr)\b[^<>]*>", re.IGNORECASE)
 # Only known tag names (or any tag with attributes) are removed, so that generic types in prose,
 # e.g. "a List<String> of names", survive.
 _HTML_TAGS = (
@@ -113,6 +118,48 @@ _FENCE_RE = re.compile(r"^(?:```|~~~)")
 _DIRECTIVE_RE = re.compile(r"^\.\.\s+[\w:-]+::")                # reST directive: .. note::, .. code-block::
 
 _WS_RE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
+
+
+@functools.lru_cache(maxsize=None)
+def _closer(name: str) -> re.Pattern:
+    if name == "!--":
+        return re.compile("-->")
+    return re.compile(rf"</{re.escape(name)}\s*>", re.IGNORECASE)
+
+
+def _sub_elements(text: str, opener: re.Pattern, keep_inner: bool = False, between: str = "") -> str:
+    """`text` with every element replaced by its inner text (`keep_inner`) or by `between`.
+
+    An element is an `opener` match (group 1: the name, group 2: "/" when self-closing, which
+    makes the opener an element by itself) up to the nearest closer of that name after it, as
+    the lazy regex `<name ...>.*?</name>` would match; an opener with no closer after it is left
+    as it is. Linear in len(text): each closer search either succeeds, and the scan moves past
+    it, or fails once per name (no later opener of that name can be closed either)."""
+    out = []
+    last = pos = 0
+    unclosed = set()
+    while (m := opener.search(text, pos)) is not None:
+        name = m.group(1).lower()
+        pos = m.end()
+        if m.group(2):
+            out += (text[last:m.start()], between)
+            last = pos
+            continue
+        if name in unclosed:
+            continue
+        close = _closer(name).search(text, pos)
+        if close is None:
+            unclosed.add(name)
+            continue
+        out += (text[last:m.start()], text[pos:close.start()] if keep_inner else between)
+        last = pos = close.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _cs_ref_name(match: re.Match) -> str:
+    attr = _CS_REF_ATTR_RE.search(match.group(1))
+    return attr.group(1) if attr else match.group(0)
 
 
 def _strip_leading_stars(lines: list[str]) -> list[str]:
@@ -240,11 +287,11 @@ def clean_docstring(docstring: str | None) -> str:
     summary = _CS_SUMMARY_RE.search(text)
     if summary:
         text = summary.group(1)
-    text = _CS_DROP_RE.sub("", text)
-    text = _CS_REF_RE.sub(lambda m: m.group(1), text)
-    text = _CS_REF_BODY_RE.sub(lambda m: m.group(1), text)
-    text = _HTML_COMMENT_RE.sub("", text)
-    text = _HTML_DROP_RE.sub("\n\n", text)
+    text = _sub_elements(text, _CS_DROP_OPEN_RE)
+    text = _CS_REF_RE.sub(_cs_ref_name, text)
+    text = _sub_elements(text, _CS_SEE_OPEN_RE, keep_inner=True)
+    text = _sub_elements(text, _HTML_COMMENT_OPEN_RE)
+    text = _sub_elements(text, _HTML_DROP_OPEN_RE, between="\n\n")
     text = _HTML_BREAK_RE.sub("\n\n", text)
     text = _HTML_LINE_RE.sub("\n", text)
     text = _HTML_TAG_RE.sub("", text)
@@ -288,7 +335,9 @@ def first_sentence(text: str) -> str:
     for match in _TERMINATOR_RE.finditer(paragraph):
         end = match.end()
         if paragraph[match.start()] == ".":
-            word = re.split(r"[\s(\[\"']", paragraph[: match.start()])[-1].lower()
+            # the word before the period; a window, not the whole prefix, so a paragraph of many
+            # abbreviations ("e.g. e.g. ...") stays linear (no abbreviation is near 32 characters)
+            word = re.split(r"[\s(\[\"']", paragraph[max(0, match.start() - 32): match.start()])[-1].lower()
             if word in _ABBREVIATIONS:
                 continue
         # Include closing quotes/brackets right after the terminator.
