@@ -3,6 +3,13 @@ runners drop), and the plain-words summary printed at the end of a run.
 
 `counts[stage][lang] = n`, where stage is one of
     read                  files read successfully
+    read_not_selected     rows of Parquet / JSONL files skipped because --languages did not select
+                          their language, so that read + rejected.read + read_not_selected is
+                          every tree file, Parquet row and non-blank JSONL line the readers saw
+                          (a failing row group or JSONL file is one reject). Files never opened
+                          are not in it: tree files of other languages are not listed, and
+                          Parquet files under an unselected data/<lang>/ folder are dropped at
+                          planning.
     filter_kept           files that passed every filter
     exact_dedup_kept      files left after exact dedup
     near_dedup_kept       files left after near dedup (one per near-duplicate cluster)
@@ -18,6 +25,7 @@ from typing import Any, Iterable, Mapping
 import apache_beam as beam
 
 UNKNOWN_LANG = "unknown"
+NOT_SELECTED_STAGE = "read_not_selected"
 PIPELINE_ORDER = ("read", "filter", "exact_dedup", "near_dedup", "parse", "pairs", "pair_filter", "pair_dedup")
 
 
@@ -80,9 +88,11 @@ def summary_lines(counts: Mapping[str, Mapping[str, int]], reasons: Mapping[str,
     """Per-stage sentences a user understands, from the data counts."""
     lines = []
     read_rejects = reasons.get("read", {})
+    skipped = total(counts, NOT_SELECTED_STAGE)
     lines.append(
         f"read: {total(counts, 'read')} files"
         + (f"; {sum(read_rejects.values())} could not be read ({_reasons_text(read_rejects)})" if read_rejects else "")
+        + (f"; {skipped} rows of languages not selected by --languages skipped" if skipped else "")
     )
     previous = total(counts, "read")
     for stage, label in (("filter", "filters"), ("exact_dedup", "exact dedup"), ("near_dedup", "near dedup")):

@@ -19,7 +19,9 @@ from typing import Any, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from .counts import CountByStageAndLang, CountRejected, counter_lines, nest_counts, summary_lines
+from .counts import (
+    NOT_SELECTED_STAGE, CountByStageAndLang, CountRejected, counter_lines, nest_counts, summary_lines,
+)
 from .dedup import ExactDedup, NearDedup, file_rank, params_from_options
 from .dedup.lsh import describe as describe_lsh
 from .errors import UserError
@@ -29,6 +31,7 @@ from .languages import MissingGrammarError, SpecError, UnknownLanguageError, all
 from .options import CodesageOptions, all_options_parser, filter_config, options_dict
 from .parse import ParseFiles, parse_config_from_options
 from .readers import InputPlan, ReadInputs, languages_in_plan, local_input_paths, resolve_inputs, split_patterns
+from .readers.common import is_utf8, printable
 from .split import split_for
 from .write import WriteMetas, WriteTable, check_output, discard_staging, finalize, read_meta, staging_dir_for
 
@@ -129,6 +132,10 @@ def _largest(items: list) -> list[dict]:
     ]
 
 
+def _cluster_of(record: dict) -> tuple[str, int]:
+    return str(record["cluster_id"]), int(record["cluster_size"])
+
+
 def _cluster_order(cluster: dict) -> tuple:
     return (int(cluster["size"]), str(cluster["cluster_id"]))
 
@@ -171,17 +178,29 @@ def build(p: beam.Pipeline, settings: Settings, staging: str) -> dict[str, Any]:
         "files": files,
         "pairs": pairs,
     })
+    # Rows --languages skipped inside Parquet / JSONL files (only a Beam counter before), so that
+    # read + rejected.read + read_not_selected accounts for every row the readers saw.
+    not_selected_counts = (
+        read["not_selected"]
+        | "SumNotSelected" >> beam.CombinePerKey(sum)
+        | "NotSelectedStage" >> beam.MapTuple(lambda lang, n: ((NOT_SELECTED_STAGE, lang), n))
+    )
     rejected_counts = rejected | "CountRejected" >> CountRejected()
+    # One entry per cluster, not per kept file: a mega cluster keeps all its files (they share the
+    # survivor's cluster_id and size), and counting files made {"3000": 3000} of one cluster.
     cluster_sizes = (
         near["kept"]
-        | "ClusterSize" >> beam.Map(lambda r: int(r["cluster_size"]))
+        | "ClusterOf" >> beam.Map(_cluster_of)
+        | "DistinctClusters" >> beam.Distinct()
+        | "ClusterSize" >> beam.MapTuple(lambda _cluster_id, size: size)
         | "CountClusterSizes" >> beam.combiners.Count.PerElement()
     )
     largest = near["clusters"] | "LargestClusters" >> beam.combiners.Top.Of(LARGEST_CLUSTERS, key=_cluster_order)
     # Everything the launcher reads back after the job (_meta/*.json), in one shuffle.
     p | "Meta" >> WriteMetas({
         "shards": (shard_infos, list),
-        "counts": ((stage_counts, rejected_counts["by_lang"]) | "AllCounts" >> beam.Flatten(), nest_counts),
+        "counts": ((stage_counts, rejected_counts["by_lang"], not_selected_counts) | "AllCounts" >> beam.Flatten(),
+                   nest_counts),
         "reasons": (rejected_counts["by_reason"], nest_counts),
         "cluster_sizes": (cluster_sizes, _histogram),
         "largest_clusters": (largest, _largest),
@@ -273,8 +292,26 @@ def _reject_unknown_flags(argv: Sequence[str]) -> None:
             log.warning("passing %s to the runner unchanged (not a known Beam or pipeline option)", name)
 
 
+def _reject_undecodable_args(argv: Sequence[str]) -> None:
+    """UserError for an argument that is not valid UTF-8 (a file name with raw bytes, which Python
+    hands over as lone surrogates): Beam encodes every option as UTF-8 for the runner, and such a
+    value crashed there with a UnicodeEncodeError traceback. A quoted glob reaches the same path
+    (`?` matches one raw byte), so the message suggests one."""
+    for arg in argv:
+        if is_utf8(arg):
+            continue
+        value = arg.split("=", 1)[1] if arg.startswith("--") and "=" in arg else arg
+        pattern = "".join("?" if not is_utf8(c) else c for c in value)
+        raise UserError(
+            f"the argument {printable(arg)} is not valid UTF-8, and Beam passes options to the runner as UTF-8; "
+            f"for an --input path pass a quoted glob that matches it instead, e.g. --input '{pattern}', "
+            "otherwise rename it"
+        )
+
+
 def run(argv: Sequence[str]) -> RunResult:
     argv = list(argv)
+    _reject_undecodable_args(argv)
     _reject_unknown_flags(argv)
     check_language_specs()
     options = PipelineOptions(argv)
@@ -287,8 +324,9 @@ def run(argv: Sequence[str]) -> RunResult:
     staging = staging_dir_for(opts.output)
     inputs = settings.plan.describe()
     log.info(
-        "input: %d Parquet files (%d row groups), %d JSONL files, %d source trees%s; languages: %s",
-        inputs["parquet_files"], inputs["parquet_row_groups"], inputs["jsonl_files"], len(inputs["trees"]),
+        "input: %d Parquet files (%d row groups, %d rows), %d JSONL files, %d source trees%s; languages: %s",
+        inputs["parquet_files"], inputs["parquet_row_groups"], inputs["parquet_rows"], inputs["jsonl_files"],
+        len(inputs["trees"]),
         f" ({', '.join(inputs['trees'])})" if inputs["trees"] else "", ", ".join(settings.languages or ("all",)),
     )
     started = time.time()

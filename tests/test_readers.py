@@ -386,7 +386,8 @@ def test_star_counts_that_are_nan_or_not_numbers_are_none_in_every_reader(tmp_pa
 def test_symlinked_directories_are_counted_rejects_not_silently_skipped(tmp_path):
     """os.walk does not descend into a symbolic link to a directory; each one used to vanish without a
     trace. It is now a read reject `symlinked_directory` (not followed: it may point anywhere or loop);
-    links to files are followed, a dangling one is an `unreadable` reject."""
+    links to files inside the tree are followed, a dangling one is an `unreadable` reject, and a link
+    to a file outside the tree is the reject `symlink_outside_tree` (tests/test_hostile_inputs.py)."""
     outside = tmp_path / "vendor_src"
     outside.mkdir()
     (outside / "v.py").write_text("def v():\n    return 1\n")
@@ -395,13 +396,15 @@ def test_symlinked_directories_are_counted_rejects_not_silently_skipped(tmp_path
     (root / "main.py").write_text("x = 1\n")
     (root / "vendor").symlink_to(outside, target_is_directory=True)
     (root / "sub" / "loop").symlink_to(root, target_is_directory=True)
-    (root / "sub" / "link.py").symlink_to(outside / "v.py")
-    (root / "sub" / "dangling.py").symlink_to(tmp_path / "missing.py")
+    (root / "sub" / "link.py").symlink_to(root / "main.py")
+    (root / "sub" / "outside.py").symlink_to(outside / "v.py")
+    (root / "sub" / "dangling.py").symlink_to(root / "missing.py")
     records, rejects = read_all(resolve_inputs([str(root)]))
     assert sorted(r["path"] for r in records) == ["main.py", "sub/link.py"]
     assert sorted((r["path"], r["lang"], r["reason"]) for r in rejects) == [
         ("sub/dangling.py", "python", "unreadable:FileNotFoundError"),
         ("sub/loop/", None, "symlinked_directory"),
+        ("sub/outside.py", "python", "symlink_outside_tree"),
         ("vendor/", None, "symlinked_directory"),
     ]
     # a tree holding nothing but a linked folder: the error says why and what to pass instead

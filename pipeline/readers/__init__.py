@@ -24,10 +24,12 @@ from apache_beam.io.filesystems import FileSystems
 from ..errors import UserError
 from ..filtering import REJECTED_TAG
 from ..languages import all_specs, language_for_path
-from .common import is_utf8, printable
+from .common import NOT_SELECTED_TAG, is_utf8, printable
 from .jsonl import ReadJsonlFile, is_jsonl
 from .parquet import ParquetPart, ReadParquetPart, dir_language, plan_parquet
-from .tree import DEFAULT_MAX_READ_BYTES, ReadTreeFile, TreeSource, list_tree, stdlib_source, tree_source
+from .tree import (
+    DEFAULT_MAX_READ_BYTES, ListedReject, ReadTreeFile, TreeSource, list_tree, stdlib_source, tree_source,
+)
 
 __all__ = [
     "InputPlan", "ReadInputs", "resolve_inputs", "split_patterns", "languages_in_plan", "ParquetPart", "TreeSource",
@@ -44,9 +46,13 @@ class InputPlan:
     trees: tuple[TreeSource, ...] = ()
 
     def describe(self) -> dict:
+        """The manifest's `inputs`. `parquet_rows` is the row count the footers promise, so that
+        read + rejected + not-selected rows can be checked against it (a row group that fails to
+        decode is one reject whose path says how many rows it lost)."""
         return {
             "parquet_files": len({p.path for p in self.parquet}),
             "parquet_row_groups": len(self.parquet),
+            "parquet_rows": sum(p.num_rows for p in self.parquet),
             "jsonl_files": len(self.jsonl),
             "trees": [printable(t.root) for t in self.trees],
         }
@@ -149,9 +155,7 @@ def resolve_inputs(
     )
     listed = [(rel, lang) for tree in plan.trees for _, rel, lang in list_tree(tree, languages)]
     if not (plan.parquet or plan.jsonl) and all(lang is None for _, lang in listed):
-        links = [rel for rel, _ in listed]
-        hint = (f"; its folders {', '.join(map(str, links[:3]))} are symbolic links, which are not followed: "
-                "pass their targets as --input") if links else ""
+        hint = _skipped_dirs_hint([rel for rel, _ in listed])
         if languages:
             raise UserError(
                 f"--input {', '.join(patterns)} holds no file of the selected languages "
@@ -162,6 +166,19 @@ def resolve_inputs(
             f"of a registered language); check --input{hint}"
         )
     return plan
+
+
+def _skipped_dirs_hint(skipped: Sequence[ListedReject]) -> str:
+    """Why a tree with no readable file may look empty: its folders were links or unreadable."""
+    links = [r.path for r in skipped if r.reason == "symlinked_directory"]
+    unreadable = [f"{r.path} ({r.reason.split(':', 1)[-1]})" for r in skipped if r.reason != "symlinked_directory"]
+    hint = ""
+    if links:
+        hint += (f"; its folders {', '.join(links[:3])} are symbolic links, which are not followed: "
+                 "pass their targets as --input")
+    if unreadable:
+        hint += f"; its folders {', '.join(unreadable[:3])} could not be listed: check their permissions"
+    return hint
 
 
 def local_input_paths(patterns: Iterable[str] | None) -> list[str]:
@@ -199,7 +216,7 @@ def languages_in_plan(plan: InputPlan, languages: tuple[str, ...] | None) -> tup
 
 
 class ReadInputs(beam.PTransform):
-    """PBegin -> {"records": file records, "rejected": `read` reject rows}."""
+    """PBegin -> {"records": file records, "rejected": `read` reject rows, "not_selected": (lang, n)}."""
 
     def __init__(self, plan: InputPlan, languages: tuple[str, ...] | None = None,
                  max_read_bytes: int = DEFAULT_MAX_READ_BYTES, label: str | None = None):
@@ -209,23 +226,30 @@ class ReadInputs(beam.PTransform):
         self._max_read_bytes = max_read_bytes
 
     def expand(self, pbegin):
-        records, rejected = [], []
+        """{"records", "rejected", "not_selected"}: the last holds (lang, n) counts of Parquet / JSONL
+        rows skipped by --languages (tree files of other languages are never listed, and Parquet
+        files under a data/<lang>/ folder that is not selected are never opened)."""
+        records, rejected, not_selected = [], [], []
 
-        def collect(outputs):
+        def collect(outputs, counts_unselected=True):
             records.append(outputs["records"])
             rejected.append(outputs[REJECTED_TAG])
+            if counts_unselected:
+                not_selected.append(outputs[NOT_SELECTED_TAG])
 
         if self._plan.parquet:
             collect(
                 pbegin
                 | "ParquetParts" >> beam.Create(list(self._plan.parquet), reshuffle=True)
-                | "ReadParquet" >> beam.ParDo(ReadParquetPart(self._languages)).with_outputs(REJECTED_TAG, main="records")
+                | "ReadParquet" >> beam.ParDo(ReadParquetPart(self._languages)).with_outputs(
+                    REJECTED_TAG, NOT_SELECTED_TAG, main="records")
             )
         if self._plan.jsonl:
             collect(
                 pbegin
                 | "JsonlFiles" >> beam.Create(list(self._plan.jsonl), reshuffle=True)
-                | "ReadJsonl" >> beam.ParDo(ReadJsonlFile(self._languages)).with_outputs(REJECTED_TAG, main="records")
+                | "ReadJsonl" >> beam.ParDo(ReadJsonlFile(self._languages)).with_outputs(
+                    REJECTED_TAG, NOT_SELECTED_TAG, main="records")
             )
         if self._plan.trees:
             languages = self._languages
@@ -234,9 +258,14 @@ class ReadInputs(beam.PTransform):
                 | "Trees" >> beam.Create(list(self._plan.trees))
                 | "ListTrees" >> beam.FlatMap(list_tree, languages)
                 | "SpreadFiles" >> beam.Reshuffle()
-                | "ReadFiles" >> beam.ParDo(ReadTreeFile(self._max_read_bytes)).with_outputs(REJECTED_TAG, main="records")
+                | "ReadFiles" >> beam.ParDo(ReadTreeFile(self._max_read_bytes)).with_outputs(
+                    REJECTED_TAG, main="records"),
+                counts_unselected=False,
             )
+        if not not_selected:  # Flatten needs at least one input
+            not_selected.append(pbegin | "NoRowsSkipped" >> beam.Create([]))
         return {
             "records": records | "AllRecords" >> beam.Flatten(),
             "rejected": rejected | "AllReadRejects" >> beam.Flatten(),
+            "not_selected": not_selected | "AllNotSelected" >> beam.Flatten(),
         }

@@ -5,11 +5,15 @@ Contract of a *file record* leaving a reader (see pipeline/records.py):
     lang      canonical language key (pipeline.languages)
     repo      origin repository / tree name (may be None)
     path      path inside `repo`
-    licenses  list of SPDX ids (possibly empty)
+    licenses  list of SPDX ids (possibly empty; `license_list` turns the input's value into one)
     content   the file decoded as strict UTF-8, unmodified
     size      len(content.encode("utf-8"))
-    stars     int >= 0 or None (`star_count`: missing, NaN, negative or non-numeric values are None)
-Anything that cannot become such a record becomes a `rejected` row with stage "read".
+    stars     int in [0, 2**63 - 1] or None (`star_count`: missing, NaN, negative, too large or
+              non-numeric values are None)
+Anything that cannot become such a record becomes a `rejected` row with stage "read". Rows of
+a Parquet or JSONL file whose language `--languages` did not select are neither: readers count
+them per language on the tagged output `NOT_SELECTED_TAG` (`not_selected_outputs`), so that the
+manifest can account for every row read.
 
 Every str a reader puts into a record or a reject row (id, repo, path, licenses, reason) must be
 encodable as UTF-8: Python hands undecodable file names over as lone surrogates (PEP 383) and
@@ -21,12 +25,21 @@ from __future__ import annotations
 import hashlib
 import math
 import posixpath
+from collections import Counter
 from typing import Any, Iterable
+
+import apache_beam as beam
 
 from ..languages import canonical_key, language_for_path
 from ..records import reject_row
 
 READ_STAGE = "read"
+# Tagged output of the Parquet and JSONL readers: (lang, n) rows skipped because --languages did
+# not select their language (see `not_selected_outputs`).
+NOT_SELECTED_TAG = "not_selected"
+# Largest star count a record may carry: Beam's VarIntCoder (and the Arrow int64 column) stop at
+# 2**63 - 1, and a bigger value crashed the job when the record crossed a shuffle.
+MAX_STARS = 2**63 - 1
 
 # Directories that are never source: version control metadata and byte-code caches.
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".bzr", "CVS", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache"})
@@ -123,17 +136,52 @@ def star_count(value: Any) -> int | None:
 
     The Stack's `max_stars_count` is a float column whose missing values are null, or NaN when the
     Parquet file went through pandas; JSONL may hold anything. A finite number >= 0 becomes an int
-    (2.0 -> 2); None, NaN, infinities, negatives, booleans and non-numbers become None, which the
-    survivor ranking counts as 0 stars. Both readers use this one rule, so the same value never
-    crashes one reader and passes the other.
+    (2.0 -> 2); None, NaN, infinities, negatives, booleans, non-numbers and values above
+    `MAX_STARS` (2**63 - 1, e.g. 1e30: no int64 holds them) become None, which the survivor ranking
+    counts as 0 stars. Both readers use this one rule, so the same value never crashes one reader
+    and passes the other.
     """
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
     if isinstance(value, float):
-        return int(value) if math.isfinite(value) and value >= 0 else None
+        if not math.isfinite(value):
+            return None
+        value = int(value)
+    if isinstance(value, int):
+        return value if 0 <= value <= MAX_STARS else None
     return None
+
+
+def license_list(value: Any) -> tuple[list[str] | None, str | None]:
+    """(licenses, None) for a usable `licenses` value, else (None, reason) for a `read` reject.
+
+    Accepted: None (no licenses: []), one string ("MIT" -> ["MIT"], never iterated into letters),
+    or a list/tuple of strings whose None items are dropped ([None, "MIT"] -> ["MIT"]; Parquet
+    lists hold nulls). A list item that is not a string, or any other type, is
+    `invalid_field:licenses` (str() of it would invent a license such as "1" or "None"); a string
+    holding a lone surrogate (a JSON escape) is `invalid_utf8:licenses`.
+    """
+    if value is None:
+        return [], None
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        return None, "invalid_field:licenses"
+    kept = [item for item in items if item is not None]
+    if not all(isinstance(item, str) for item in kept):
+        return None, "invalid_field:licenses"
+    if not all(is_utf8(item) for item in kept):
+        return None, "invalid_utf8:licenses"
+    return kept, None
+
+
+def not_selected_outputs(counts: Counter):
+    """One tagged (lang, n) element per language whose rows --languages skipped (see NOT_SELECTED_TAG).
+
+    Readers count per file or row group and emit at its end, so the counts cost one element per
+    language and input unit, not one per skipped row.
+    """
+    for lang, n in sorted(counts.items()):
+        yield beam.pvalue.TaggedOutput(NOT_SELECTED_TAG, (lang, n))
 
 
 def make_record(
@@ -146,14 +194,18 @@ def make_record(
     content: str,
     stars: Any = None,
 ) -> dict:
-    """A file record with every read-stage key; id falls back to the git blob sha1."""
+    """A file record with every read-stage key; id falls back to the git blob sha1.
+
+    `licenses` must already be a list of strings (`license_list`'s result): it is copied, not
+    converted, so a bad value can never be mangled into plausible-looking SPDX ids here.
+    """
     raw = content.encode("utf-8")
     return {
         "id": id or git_blob_sha1(raw),
         "lang": lang,
         "repo": repo,
         "path": path,
-        "licenses": [str(x) for x in (licenses or [])],
+        "licenses": list(licenses or ()),
         "content": content,
         "size": len(raw),
         "stars": star_count(stars),

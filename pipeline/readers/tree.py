@@ -13,17 +13,26 @@ counted `read` reject `undecodable_path` whose `path` shows the raw bytes as `\\
 (`common.printable`); the tree's other files are read normally. `repo` is made printable the
 same way, so no record or reject row carries a string that is not valid UTF-8.
 
-Symbolic links to files are followed (a broken one is an `unreadable` reject). Symbolic links to
-directories are not followed (a link may point anywhere, e.g. at `/`, or loop): each one becomes a
-counted `read` reject `symlinked_directory` whose `path` is the link's path with a trailing `/`
-(lang null: its files were never listed). Pass the linked folder as an `--input` of its own to
-read it.
+Symbolic links to files inside the tree are followed (a broken one is an `unreadable` reject); a
+link whose target lies outside the tree (its real path is not under the tree's real path, e.g.
+`x.py -> /etc/passwd`) is not read and becomes a counted `read` reject `symlink_outside_tree`, so
+a tree can never pull in files from elsewhere on the machine. Symbolic links to directories are
+not followed (a link may point anywhere, e.g. at `/`, or loop): each one becomes a counted `read`
+reject `symlinked_directory` whose `path` is the link's path with a trailing `/` (lang null: its
+files were never listed). Pass the linked folder as an `--input` of its own to read it.
+
+A directory that cannot be listed (permissions, vanished while walking) is a counted `read`
+reject `unreadable_directory:<OSError name>` with path `dir/` (lang null), not a silent gap. A
+path that is not a regular file (a named pipe, socket or device, or a link to one) is the reject
+`not_a_regular_file`: it is never opened, since opening a FIFO blocks until a writer appears
+and would hang the job.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import os
+import stat
 import sysconfig
 
 import apache_beam as beam
@@ -47,6 +56,18 @@ class TreeSource:
     max_files: int | None = None            # deterministic cap (see `list_tree`)
 
 
+@dataclasses.dataclass(frozen=True)
+class ListedReject:
+    """A directory `list_tree` could not or would not descend into; becomes one `read` reject.
+
+    `path` is the directory's path inside the tree with a trailing `/`, printable (valid UTF-8);
+    `reason` is `symlinked_directory` or `unreadable_directory:<OSError name>`.
+    """
+
+    path: str
+    reason: str
+
+
 def stdlib_source(max_files: int | None = None) -> TreeSource:
     """The running interpreter's standard library (the embedded default input)."""
     root = os.path.realpath(sysconfig.get_paths()["stdlib"])
@@ -60,9 +81,16 @@ def tree_source(root: str, max_files: int | None = None) -> TreeSource:
     return TreeSource(root=root, repo=printable(os.path.basename(root.rstrip(os.sep)) or root), max_files=max_files)
 
 
+def _dir_path(folder: str, root: str) -> str:
+    """`folder` relative to the tree `root`, with `/` separators and a trailing `/`, printable."""
+    rel = os.path.relpath(folder, root).replace(os.sep, "/")
+    return printable("./" if rel == "." else rel + "/")
+
+
 def list_tree(source: TreeSource, languages: tuple[str, ...] | None):
     """Yield (source, relative path, lang) for every file of a registered language, sorted by path,
-    and (source, "link/", None) for every symbolic link to a directory (not followed; see module doc).
+    then (source, ListedReject, None) for every directory not descended into: symbolic links to
+    directories (not followed; see module doc) and directories that could not be listed.
 
     The relative path is a `str` with `/` separators. A relative path that is not valid UTF-8 is
     yielded as `bytes` (its raw OS bytes) instead, because such a str cannot cross a Beam coder;
@@ -70,17 +98,23 @@ def list_tree(source: TreeSource, languages: tuple[str, ...] | None):
     with the smallest sha1(relative path bytes): a deterministic sample spread over the whole tree
     rather than its alphabetically first folders.
     """
-    linked_dirs = []
+    skipped: list[ListedReject] = []
     if source.files is not None:
         rels = list(source.files)
     else:
         rels = []
         skip = SKIP_DIRS | set(source.exclude_dirs)
-        for folder, dirs, names in os.walk(source.root):
+
+        def unlisted(exc: OSError) -> None:
+            # os.walk drops a directory it cannot scan unless told; record it instead.
+            folder = exc.filename if isinstance(exc.filename, str) else source.root
+            skipped.append(ListedReject(_dir_path(folder, source.root), f"unreadable_directory:{type(exc).__name__}"))
+
+        for folder, dirs, names in os.walk(source.root, onerror=unlisted):
             dirs[:] = sorted(d for d in dirs if d not in skip)
             for d in dirs:  # os.walk lists them but never descends into them (followlinks=False)
                 if os.path.islink(os.path.join(folder, d)):
-                    linked_dirs.append(os.path.relpath(os.path.join(folder, d), source.root).replace(os.sep, "/") + "/")
+                    skipped.append(ListedReject(_dir_path(os.path.join(folder, d), source.root), "symlinked_directory"))
             for name in names:
                 rels.append(os.path.relpath(os.path.join(folder, name), source.root).replace(os.sep, "/"))
     chosen = []
@@ -94,8 +128,35 @@ def list_tree(source: TreeSource, languages: tuple[str, ...] | None):
         chosen = chosen[: source.max_files]
     for raw, rel, lang in sorted(chosen):
         yield source, (rel if is_utf8(rel) else raw), lang
-    for rel in sorted(linked_dirs):
-        yield source, (rel if is_utf8(rel) else os.fsencode(rel)), None
+    for reject in sorted(skipped, key=lambda r: (r.path, r.reason)):
+        yield source, reject, None
+
+
+class NotRegularFile(Exception):
+    """The path is a named pipe, socket, device or directory (see `read_regular_file`)."""
+
+
+def inside_tree(full: str, root: str) -> bool:
+    """True when the real path of `full` (links resolved) lies under the real path of `root`."""
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([real_root, os.path.realpath(full)]) == real_root
+
+
+def read_regular_file(full: str, limit: int) -> bytes:
+    """Up to `limit` bytes of the regular file `full`; NotRegularFile for anything else, OSError
+    when it cannot be opened or read.
+
+    stat first, so that a FIFO or device is never opened (open() on a FIFO blocks until a writer
+    appears: the job hung forever); the open is non-blocking and checked again with fstat in case
+    the path was replaced in between.
+    """
+    if not stat.S_ISREG(os.stat(full).st_mode):
+        raise NotRegularFile(full)
+    fd = os.open(full, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with open(fd, "rb", closefd=True) as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(full)
+        return fh.read(limit)
 
 
 class ReadTreeFile(beam.DoFn):
@@ -110,36 +171,37 @@ class ReadTreeFile(beam.DoFn):
 
     def process(self, element):
         source, rel, lang = element
-        # see list_tree: lang None is a symbolic link to a directory (not followed); a bytes path is a
-        # name that is not valid UTF-8 (shown with \xNN escapes)
-        if lang is None or isinstance(rel, bytes):
-            self._rejected.inc()
-            path = rel.decode("utf-8", errors="backslashreplace") if isinstance(rel, bytes) else rel
-            reason = "symlinked_directory" if lang is None else "undecodable_path"
-            yield beam.pvalue.TaggedOutput(REJECTED_TAG, read_reject(id=None, lang=lang, path=path, reason=reason))
+        # see list_tree: a ListedReject is a directory not descended into; a bytes path is a name
+        # that is not valid UTF-8 (shown with \xNN escapes)
+        if isinstance(rel, ListedReject):
+            yield self._reject(None, rel.path, rel.reason)
+            return
+        if isinstance(rel, bytes):
+            yield self._reject(lang, rel.decode("utf-8", errors="backslashreplace"), "undecodable_path")
             return
         full = os.path.join(source.root, *rel.split("/"))
+        if not inside_tree(full, source.root):
+            yield self._reject(lang, rel, "symlink_outside_tree")
+            return
         try:
-            with open(full, "rb") as fh:
-                data = fh.read(self._max_read_bytes + 1)
+            data = read_regular_file(full, self._max_read_bytes + 1)
+        except NotRegularFile:
+            yield self._reject(lang, rel, "not_a_regular_file")
+            return
         except OSError as exc:
-            self._rejected.inc()
-            yield beam.pvalue.TaggedOutput(
-                REJECTED_TAG, read_reject(id=None, lang=lang, path=rel, reason=f"unreadable:{type(exc).__name__}")
-            )
+            yield self._reject(lang, rel, f"unreadable:{type(exc).__name__}")
             return
         if len(data) > self._max_read_bytes:
-            self._rejected.inc()
-            yield beam.pvalue.TaggedOutput(
-                REJECTED_TAG, read_reject(id=None, lang=lang, path=rel, reason=f"too_large_to_read>{self._max_read_bytes}")
-            )
+            yield self._reject(lang, rel, f"too_large_to_read>{self._max_read_bytes}")
             return
         text, reason = decode_strict(data)
         if reason is not None:
-            self._rejected.inc()
-            yield beam.pvalue.TaggedOutput(
-                REJECTED_TAG, read_reject(id=git_blob_sha1(data), lang=lang, path=rel, reason=reason)
-            )
+            yield self._reject(lang, rel, reason, id=git_blob_sha1(data))
             return
         self._read.inc()
         yield make_record(id=None, lang=lang, repo=source.repo, path=rel, licenses=(), content=text)
+
+    def _reject(self, lang: str | None, path: str, reason: str, id: str | None = None):
+        """Count one `read` reject and return it as the tagged output."""
+        self._rejected.inc()
+        return beam.pvalue.TaggedOutput(REJECTED_TAG, read_reject(id=id, lang=lang, path=path, reason=reason))
