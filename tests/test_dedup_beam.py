@@ -185,3 +185,29 @@ def test_repeated_ids_are_made_unique_before_near_dedup():
                                                              stage="near_dedup")
             assert_that(_rej(near["rejected"], f"Rej_{name}"), equal_to([("Y", "near_dedup", J, "X")]),
                         label=f"CheckNear_{name}")
+
+
+def test_exact_dedup_kept_counter_equals_what_leaves_the_stage():
+    """`exact_dedup.kept` counts after duplicate_id, so the printed counter matches the manifest's
+    exact_dedup_kept (it used to count the survivors of the text grouping, one more per repeated id)."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    recs = [{"id": "X", "content": "a = 1\n" * 20, "path": "a.py"},
+            {"id": "X", "content": "b = 2\n" * 20, "path": "b.py"},
+            {"id": "Z", "content": "a = 1\n" * 20, "path": "c.py"}]
+    for r in recs:
+        r.update(lang="python", repo="r", licenses=[], stars=None)
+    p = TestPipeline()
+    ex = p | beam.Create(recs) | ExactDedup(text_key="content", stage="exact_dedup")
+    assert_that(ex["kept"] | beam.Map(lambda r: r["path"]), equal_to(["a.py"]))
+    result = p.run()
+    result.wait_until_finish()
+
+    def counter(name):
+        found = result.metrics().query(MetricsFilter().with_namespace("codesage").with_name(name))["counters"]
+        return sum(c.committed for c in found)
+
+    assert counter("exact_dedup.kept") == 1
+    assert counter("exact_dedup.distinct_texts") == 2
+    assert counter("exact_dedup.dropped.exact_duplicate") == 1
+    assert counter("exact_dedup.dropped.duplicate_id") == 1

@@ -14,8 +14,9 @@ Stack's hexsha and the git blob sha are content hashes). Of those, the smallest 
 (ties: a hash of the text) is kept and the others are rejected with reason ``duplicate_id``
 (kept_id = the id). Every later stage keys on the id (near-dedup signatures, the `files` table),
 so a repeated id there would hide near duplicates and write two rows with one id.
-Counters (namespace "codesage"): ``{stage}.kept``, ``{stage}.dropped.exact_duplicate``,
-``{stage}.dropped.duplicate_id``.
+Counters (namespace "codesage"): ``{stage}.distinct_texts`` (one per normalized text),
+``{stage}.dropped.exact_duplicate``, ``{stage}.dropped.duplicate_id``, ``{stage}.kept`` (what
+leaves the stage: the manifest's ``exact_dedup_kept``).
 """
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ class _PickSurvivor(beam.DoFn):
         self._namespace = namespace
 
     def setup(self):
-        self._kept = Metrics.counter(self._namespace, f"{self._stage}.kept")
+        # not "kept": UniqueIds may still drop a survivor (duplicate_id); it counts {stage}.kept
+        self._kept = Metrics.counter(self._namespace, f"{self._stage}.distinct_texts")
         self._dropped = Metrics.counter(self._namespace, f"{self._stage}.dropped.exact_duplicate")
 
     def process(self, element):
@@ -109,6 +111,7 @@ class _DropRepeatedIds(beam.DoFn):
 
     def setup(self):
         self._dropped = Metrics.counter(self._namespace, f"{self._stage}.dropped.duplicate_id")
+        self._kept = Metrics.counter(self._namespace, f"{self._stage}.kept")
 
     def process(self, record, losers):
         rid = str(record.get("id"))
@@ -120,6 +123,7 @@ class _DropRepeatedIds(beam.DoFn):
             self._dropped.inc()
             yield beam.pvalue.TaggedOutput(REJECTED, reject_row(record, self._stage, "duplicate_id", kept_id=rid))
         else:
+            self._kept.inc()
             yield record
 
 
