@@ -7,10 +7,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Sequence
 
 from .errors import UserError
+
+
+class _DefaultsHelp(argparse.HelpFormatter):
+    """Appends "(default: X)" to a flag's help unless the help already speaks of its default or
+    there is none to show (None, or an on/off switch that is off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text.lower() or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _help() -> str:
@@ -18,6 +30,7 @@ def _help() -> str:
 
     parser = argparse.ArgumentParser(
         prog="python -m pipeline",
+        formatter_class=_DefaultsHelp,
         description="Read code (The Stack Parquet, JSONL, source trees; default: this Python's standard library), "
                     "filter, deduplicate, parse, and write sharded Parquet + manifest.json + report.html.",
         epilog="Every Apache Beam option is accepted too and passed to the runner unchanged, e.g. "
@@ -49,6 +62,16 @@ class _DropImportNoise(logging.Filter):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # whoever read stdout went away (`--help | head`): nothing is left to tell them, and the
+        # run itself did not fail; stdout goes to devnull so the exit-time flush is quiet too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.getLogger().addFilter(_DropImportNoise())
     if "-h" in argv or "--help" in argv:
