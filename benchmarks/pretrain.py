@@ -119,6 +119,11 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    if not os.path.isdir(args.data) or not os.path.isfile(os.path.join(args.tokenizer, "tokenizer.json")):
+        print(f"error: needs the pipeline's output (--data, now {args.data}) and a tokenizer folder trained on it "
+              f"(--tokenizer, now {args.tokenizer}): python -m pipeline --output OUT && python -m trainer tokenizer "
+              "--data OUT --out TOK, then python benchmarks/pretrain.py --data OUT --tokenizer TOK", file=sys.stderr)
+        return 2
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # accelerate resets threads when this is unset
     import torch
 

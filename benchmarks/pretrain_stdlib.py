@@ -23,6 +23,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _step(rc: int) -> None:
+    """Stop with the step's own exit status: its error line is already printed."""
+    if rc != 0:
+        raise SystemExit(rc)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="/tmp/stdlib-out")
@@ -36,6 +42,10 @@ def main() -> int:
     ap.add_argument("--eval-splits", default="valid,test")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core machine)")
     args = ap.parse_args()
+    if not os.path.isdir(args.data):
+        print(f"error: --data {args.data} does not exist; make it with python -m pipeline --output {args.data} "
+              "(or pass the output folder of an earlier run)", file=sys.stderr)
+        return 2
 
     import torch
     from transformers import AutoModelForMaskedLM
@@ -52,7 +62,7 @@ def main() -> int:
     tok_dir, run_dir, model_dir = work / "tokenizer", work / "run", work / "model"
     t0 = time.time()
     if not (tok_dir / "tokenizer.json").exists():
-        assert cli(["tokenizer", "--data", args.data, "--vocab-size", str(args.vocab_size), "--out", str(tok_dir)]) == 0
+        _step(cli(["tokenizer", "--data", args.data, "--vocab-size", str(args.vocab_size), "--out", str(tok_dir)]))
     t_tok = time.time() - t0
     t0 = time.time()
     rc = cli(["pretrain", "--data", args.data, "--tokenizer", str(tok_dir), "--out", str(run_dir), "--size", "tiny",
@@ -60,10 +70,10 @@ def main() -> int:
               "--lr", str(args.lr), "--warmup-steps", str(args.warmup_steps), "--log-every", "50",
               "--save-every", str(args.max_steps), "--dropout", "0.0", "--no-progress", "--threads", str(args.threads)]
              + (["--resume"] if run_dir.exists() else []))
-    assert rc == 0
+    _step(rc)
     t_train = time.time() - t0
     if not (model_dir / "model.safetensors").exists():
-        assert cli(["export", "--checkpoint", str(run_dir), "--out", str(model_dir)]) == 0
+        _step(cli(["export", "--checkpoint", str(run_dir), "--out", str(model_dir)]))
 
     curve = [(r["step"], round(r["loss"], 4)) for r in read_metrics(run_dir / "metrics.jsonl")]
     tok = load_tokenizer(tok_dir)
