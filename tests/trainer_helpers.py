@@ -89,3 +89,39 @@ def make_corpus(folder: Path, n_rows: int = 240, vocab_size: int = 400, seed: in
     tok = train_tokenizer(iter_contents(find_shards(data), "train"), vocab_size)
     tok_dir = save_tokenizer(tok, Path(folder) / "tok")
     return data, tok_dir
+
+
+PAIR_WORDS = ["list", "file", "string", "number", "path", "user", "cache", "queue", "token", "image", "table", "socket"]
+PAIR_VERBS = {"sort": "sorted({x})", "count": "len({x})", "reverse": "{x}[::-1]", "copy": "list({x})", "print": "print({x})",
+              "close": "{x}.close()"}
+
+
+def make_pair_rows(n: int, seed: int = 0, split: str = "train", langs: tuple[str, ...] = ("python",)) -> list[dict]:
+    """`pairs` rows (summary, code, code_hard) of one-line functions, for `trainer.pairs_data.write_pairs`;
+    row i has language langs[i % len(langs)]."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        verb, obj = rng.choice(list(PAIR_VERBS)), rng.choice(PAIR_WORDS)
+        body = PAIR_VERBS[verb].format(x=f"{obj}_items")
+        rows.append({"id": f"s{seed}-{i}:1", "file_id": f"s{seed}-{i}", "split": split, "name": f"{verb}_{obj}",
+                     "lang": langs[i % len(langs)], "summary": f"{verb} the {obj} items.",
+                     "code": f"def {verb}_{obj}({obj}_items):\n    {body}", "code_hard": f"    {body}"})
+    return rows
+
+
+def tiny_bert_dir(path: Path, masked_lm: bool = False) -> Path:
+    """A 2-layer, 32-wide BERT (BertModel, or BertForMaskedLM with `masked_lm`) with the packaged MiniLM's
+    WordPiece tokenizer: a model folder stage 2, evaluate and embed load in a second."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertModel
+
+    from trainer.encoder import load_tokenizer, packaged_minilm_dir
+
+    torch.manual_seed(0)
+    tok = load_tokenizer(packaged_minilm_dir())
+    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128, pad_token_id=tok.pad_token_id)
+    (BertForMaskedLM if masked_lm else BertModel)(cfg).save_pretrained(str(path))
+    tok.save_pretrained(str(path))
+    return Path(path)

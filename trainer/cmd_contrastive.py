@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from trainer.cli import is_rank0, non_negative_int, positive_int
+from trainer.cli import is_rank0, non_negative_float, non_negative_int, positive_float, positive_int
 from trainer.contrastive import ContrastiveConfig, train
 
 
@@ -12,27 +12,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="the pipeline's OUT/pairs folder (or OUT)")
     p.add_argument("--init", required=True, help="model folder to start from: a stage-1 export, any local HF/sentence-transformers folder, or 'minilm'")
     p.add_argument("--out", required=True, help="run folder: metrics.jsonl, checkpoints/, model/ (final export)")
-    p.add_argument("--split", default=d.split)
+    p.add_argument("--split", default=d.split, help="split of the pairs to train on")
     p.add_argument("--languages", type=lambda s: [x.strip() for x in s.split(",") if x.strip()], default=d.languages,
                    help="comma-separated language keys to train on (default: all), e.g. python")
-    p.add_argument("--text-column", default=d.text_column, choices=["summary", "docstring"])
+    p.add_argument("--text-column", default=d.text_column, choices=["summary", "docstring"],
+                   help="text side of each pair: the docstring's summary or the whole docstring")
     p.add_argument("--code-column", default=d.code_column, choices=["code_hard", "code"],
                    help="code_hard = the paper's hard positive (body without signature and returns)")
+    # a plain float: contrastive.validate refuses values outside [0, 1] (one line, exit 2) for every caller
     p.add_argument("--name-queries", type=float, default=d.name_queries, metavar="FRACTION",
                    help="replace this fraction of the texts by a search-style query made from the function's name "
                         "(CodeSearchNet's trick; use with --code-column code_hard, where the name is not in the code). Default 0")
     p.add_argument("--name-query-docs", action=argparse.BooleanOptionalAction, default=d.name_query_docs,
                    help="for the name-query rows, put the function's docstring (as a doc comment) before the code, as code-search "
                         "indexes hold snippets; summary rows never get it")
-    p.add_argument("--text-max-len", type=positive_int, default=d.text_max_len)
-    p.add_argument("--code-max-len", type=positive_int, default=d.code_max_len)
+    p.add_argument("--text-max-len", type=positive_int, default=d.text_max_len, help="tokens kept per text")
+    p.add_argument("--code-max-len", type=positive_int, default=d.code_max_len, help="tokens kept per code")
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="pairs per rank per step (negatives: 2N-2 over all ranks)")
-    p.add_argument("--max-steps", type=positive_int, default=d.max_steps)
-    p.add_argument("--max-minutes", type=float, default=d.max_minutes, help="stop after this wall time (0 = no limit); the schedule still spans --max-steps")
-    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (paper: 5e-6)")
-    p.add_argument("--warmup", type=non_negative_int, default=d.warmup, help="warmup steps (paper: 500)")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--temperature", type=float, default=d.temperature)
+    p.add_argument("--max-steps", type=positive_int, default=d.max_steps, help="optimizer steps (the length of the lr schedule)")
+    p.add_argument("--max-minutes", type=non_negative_float, default=d.max_minutes,
+                   help="stop after this wall time (0 = no limit); the schedule still spans --max-steps")
+    p.add_argument("--lr", type=non_negative_float, default=d.lr, help="peak learning rate (paper: 5e-6)")
+    p.add_argument("--warmup", type=non_negative_int, default=d.warmup, help="linear warmup steps (paper: 500)")
+    p.add_argument("--weight-decay", type=non_negative_float, default=d.weight_decay, help="AdamW weight decay (matrices only)")
+    p.add_argument("--temperature", type=positive_float, default=d.temperature,
+                   help="softmax temperature tau of the InfoNCE loss (above 0; paper: 0.05)")
     p.add_argument("--hard-negatives", action=argparse.BooleanOptionalAction, default=d.hard_negatives,
                    help="the paper's gamma weights on the 2N-2 negatives (off = plain InfoNCE)")
     p.add_argument("--gamma-scale", choices=["unit", "2n-2"], default=d.gamma_scale,
@@ -42,28 +46,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--negatives", choices=["all", "cross"], default=d.negatives,
                    help="all (default, the paper): the 2N-2 other texts and codes; cross: only the other modality's N-1 "
                         "(CLIP's symmetric loss: texts never repel texts)")
-    p.add_argument("--hn-form", choices=["paper", "robinson"], default=d.hn_form)
-    p.add_argument("--beta", type=float, default=d.beta, help="concentration of Robinson's form (weights ~ exp(beta s / tau))")
+    p.add_argument("--hn-form", choices=["paper", "robinson"], default=d.hn_form,
+                   help="hard-negative weights: paper (softmax of s/tau) or robinson (softmax of beta s/tau)")
+    p.add_argument("--beta", type=non_negative_float, default=d.beta,
+                   help="concentration of Robinson's form (weights ~ exp(beta s / tau); 0 or more, 0 = uniform weights)")
     p.add_argument("--length-buckets", type=positive_int, default=d.length_buckets,
                    help="direct path: sort each side of a batch by length and encode it as this many groups, each padded "
                         "only to its own longest row (same loss, less padding; 1 = one group)")
     p.add_argument("--grad-cache-chunk", type=non_negative_int, default=d.grad_cache_chunk, help="GradCache chunk size (0 = direct, no caching)")
     p.add_argument("--matryoshka-dims", type=lambda s: [positive_int(x) for x in s.split(",") if x], default=d.matryoshka_dims,
-                   help="comma-separated nested embedding sizes, e.g. 64,128,256 (the full size is always included)")
+                   help="comma-separated nested embedding sizes, e.g. 64,128,256 (the full size is always included; default: none, the full size only)")
     p.add_argument("--deepspeed-config", default=d.deepspeed_config, help="a JSON file or a name in deploy/deepspeed (zero1, zero2, zero3)")
-    p.add_argument("--gradient-clipping", "--grad-clip", dest="gradient_clipping", type=float, default=d.gradient_clipping,
+    p.add_argument("--gradient-clipping", "--grad-clip", dest="gradient_clipping", type=non_negative_float, default=d.gradient_clipping,
                    help="gradient norm clipping (default %(default)s; 0 disables; --grad-clip as in pretrain)")
-    p.add_argument("--save-every", type=non_negative_int, default=d.save_every, help="checkpoint every N steps (0 = only at the end when resuming is wanted: never)")
+    p.add_argument("--save-every", type=non_negative_int, default=d.save_every,
+                   help="checkpoint every N steps and at the end, so --resume can continue an interrupted run (default 0: no "
+                        "checkpoints at all, and --resume restarts such a run from step 0)")
     p.add_argument("--keep-checkpoints", type=non_negative_int, default=d.keep_checkpoints,
                    help="complete checkpoints kept (default %(default)s; 0 keeps all), as in pretrain")
     p.add_argument("--threads", type=non_negative_int, default=d.threads,
                    help="torch intra-op threads per rank (default: torch's choice), as in pretrain")
-    p.add_argument("--log-every", type=positive_int, default=d.log_every)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/latest with the run's data, model and optimisation settings (checked); "
+    p.add_argument("--log-every", type=positive_int, default=d.log_every, help="log every N steps")
+    p.add_argument("--seed", type=non_negative_int, default=d.seed, help="seed of the data order, the name queries and the model's randomness")
+    p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out (starts fresh when there is "
+                        "none yet, e.g. without --save-every) with the run's data, model and optimisation settings (checked); "
                         "without it --out must be new or empty")
-    p.add_argument("--no-export", dest="export", action="store_false")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--no-export", dest="export", action="store_false", help="do not write the final model to OUT/model")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--local_rank", type=int, default=None, help=argparse.SUPPRESS)  # set by the deepspeed launcher
 
 

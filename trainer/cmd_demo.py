@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from trainer.cli import fraction, non_negative_float, non_negative_int, positive_float, positive_int
 from trainer.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -64,21 +65,21 @@ STAGE2_SECONDS_PER_STEP = 1.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo-out", help="folder for everything the demo writes (default %(default)s)")
-    parser.add_argument("--minutes-budget", type=float, default=12.0,
+    parser.add_argument("--minutes-budget", type=positive_float, default=12.0,
                         help="target wall-clock minutes for the whole demo (default %(default)s)")
-    parser.add_argument("--max-files", type=int, default=1500,
+    parser.add_argument("--max-files", type=non_negative_int, default=1500,
                         help="deterministic cap on stdlib files read by the pipeline, to fit the budget; 0 = all (default %(default)s)")
     parser.add_argument("--input", action="append", default=None,
                         help="pipeline input instead of the local Python standard library (repeatable)")
-    parser.add_argument("--stage2-lr", type=float, default=1e-4,
+    parser.add_argument("--stage2-lr", type=non_negative_float, default=1e-4,
                         help="stage-2 peak learning rate (default %(default)s: the paper's 5e-6 suits a fully pretrained "
                              "model, not the demo's minutes-old tiny one)")
-    parser.add_argument("--test-fraction", type=float, default=0.05,
+    parser.add_argument("--test-fraction", type=fraction, default=0.05,
                         help="fraction of near-duplicate clusters held out for evaluation (default %(default)s)")
-    parser.add_argument("--vocab-size", type=int, default=8192, help="tokenizer vocabulary (default %(default)s)")
+    parser.add_argument("--vocab-size", type=positive_int, default=8192, help="tokenizer vocabulary (default %(default)s)")
     parser.add_argument("--size", default="tiny", help="model size preset for stage 1 (default %(default)s)")
-    parser.add_argument("--seq-len", type=int, default=256, help="stage-1 sequence length (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=16, help="batch size of both stages (default %(default)s)")
+    parser.add_argument("--seq-len", type=positive_int, default=256, help="stage-1 sequence length (default %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="batch size of both stages (default %(default)s)")
     parser.add_argument("--cosqa", default=None,
                         help=f"CoSQA folder to evaluate on (default {DEFAULT_COSQA} when it exists)")
     parser.add_argument("--no-cosqa", action="store_true", help="skip the CoSQA evaluation even when the folder exists")

@@ -42,9 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--max-len", type=positive_int, default=None,
                    help="tokens kept per text (default: 256 capped at the model's positions; equals the exported max_seq_length)")
-    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64, help="texts embedded per forward pass")
     p.add_argument("--block", type=positive_int, default=4096, help="rows read, embedded and written per block")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:

@@ -22,13 +22,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cosqa", help="folder with cosqa-retrieval-dev-500.json and code_idx_map.txt")
     p.add_argument("--pairs", help="the pipeline's OUT/pairs folder (held-out retrieval and code-to-code MAP)")
     p.add_argument("--split", default="test", help="split of --pairs to evaluate (default test)")
-    p.add_argument("--max-queries", type=positive_int, default=None, help="evaluate only the first N queries of each task (pool unchanged)")
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--query-max-len", type=positive_int, default=64)
+    p.add_argument("--max-queries", type=positive_int, default=None,
+                   help="evaluate only the first N queries of each task (pool unchanged; default: all)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="texts embedded per forward pass")
+    p.add_argument("--query-max-len", type=positive_int, default=64, help="query tokens kept")
     p.add_argument("--code-max-len", type=positive_int, default=None,
                    help="code tokens kept (default: 256, capped at the model's position limit; the same rule as embed and the export)")
     p.add_argument("--json", help="write the results here")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def evaluate_all(args) -> dict:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="run folder of `pretrain` (newest checkpoint) or one checkpoint folder")
+    parser.add_argument("--checkpoint", required=True, help="run folder of `pretrain` (newest checkpoint) or one checkpoint folder, "
+                        "RUN/checkpoints/step-NNNNNNNN (the step zero-padded to 8 digits)")
     parser.add_argument("--out", required=True, help="output model folder (must be new or empty)")
     parser.add_argument("--config", default=None, help="model config folder (default RUN/model)")
     parser.add_argument("--tokenizer", default=None, help="tokenizer folder (default RUN/tokenizer)")

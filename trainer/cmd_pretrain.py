@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 
-from trainer.cli import is_rank0, non_negative_int, positive_int
+from trainer.cli import fraction, is_rank0, non_negative_float, non_negative_int, positive_int
 
 
 def add_arguments(parser) -> None:
     g = parser.add_argument_group("data")
     g.add_argument("--data", required=True, help="pipeline output folder (uses files/), a folder of shards or a .parquet file")
-    g.add_argument("--tokenizer", required=True, help="tokenizer folder (python -m trainer tokenizer)")
+    g.add_argument("--tokenizer", required=True, help="tokenizer folder (python -m trainer tokenizer), a model folder's "
+                   "tokenizer with --init, or 'minilm' (the packaged MiniLM's)")
     g.add_argument("--split", default="train", help="split to train on (default train)")
     g.add_argument("--seq-len", type=positive_int, default=1024, help="packed sequence length (default 1024)")
     g.add_argument("--data-streams", type=non_negative_int, default=0,
@@ -27,14 +28,15 @@ def add_arguments(parser) -> None:
     g.add_argument("--mask-rate", type=float, default=0.15, help="random-masking rate (default 0.15, every chosen token -> <mask>)")
     g.add_argument("--dobf-prob", type=float, default=0.5, help="probability a document uses deobfuscation instead of random masking (default 0.5)")
     g.add_argument("--dobf-name-prob", type=float, default=0.5, help="probability each distinct identifier name is obfuscated (default 0.5)")
-    g.add_argument("--dobf-kinds", default="class,function,variable", help="identifier kinds eligible for deobfuscation")
+    g.add_argument("--dobf-kinds", default="class,function,variable", help="identifier kinds eligible for deobfuscation "
+                   "(default class,function,variable)")
     g = parser.add_argument_group("model")
     # --size, --dropout and --model-overrides describe a fresh model: default None, so that passing them
     # with --init (which keeps the folder's architecture and dropout) is refused instead of ignored
     g.add_argument("--size", default=None, choices=["tiny", "small", "base", "large"],
                    help="model preset when training from scratch (default tiny; not with --init)")
-    g.add_argument("--init", default=None, help="initialise from a local masked-LM folder instead of --size "
-                   "(its tokenizer folder as --tokenizer)")
+    g.add_argument("--init", default=None, help="initialise from a local masked-LM folder (or 'minilm', the packaged "
+                   "MiniLM) instead of --size (its tokenizer folder as --tokenizer)")
     g.add_argument("--dropout", type=float, default=None, help="dropout of a fresh model (default 0.1; not with --init)")
     g.add_argument("--model-overrides", default=None, help="change ModernBertConfig fields of a fresh model, e.g. "
                    "num_hidden_layers=4,hidden_size=256 (unknown fields are refused; not with --init)")
@@ -42,15 +44,16 @@ def add_arguments(parser) -> None:
     g.add_argument("--max-steps", type=positive_int, default=1000, help="optimizer steps (default 1000)")
     g.add_argument("--batch-size", type=positive_int, default=8, help="packed sequences per micro-batch per rank (default 8)")
     g.add_argument("--grad-accum", type=positive_int, default=1, help="micro-batches per optimizer step (default 1)")
-    g.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (default 3e-4)")
+    g.add_argument("--lr", type=non_negative_float, default=3e-4, help="peak learning rate (default 3e-4)")
     g.add_argument("--warmup-steps", type=non_negative_int, default=100, help="linear warmup steps (default 100)")
     g.add_argument("--schedule", default="linear", choices=["linear", "cosine", "constant"], help="decay after warmup (default linear to 0)")
-    g.add_argument("--min-lr-ratio", type=float, default=0.0, help="final lr as a fraction of the peak (default 0)")
-    g.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
-    g.add_argument("--grad-clip", "--gradient-clipping", dest="grad_clip", type=float, default=1.0,
+    g.add_argument("--min-lr-ratio", type=fraction, default=0.0, help="final lr as a fraction of the peak, 0 to 1 (default 0)")
+    g.add_argument("--weight-decay", type=non_negative_float, default=0.01, help="AdamW weight decay (default 0.01)")
+    g.add_argument("--grad-clip", "--gradient-clipping", dest="grad_clip", type=non_negative_float, default=1.0,
                    help="gradient norm clipping (default 1.0; 0 disables; --gradient-clipping as in contrastive)")
-    g.add_argument("--deepspeed-config", default="zero1", help="DeepSpeed JSON (path or name in deploy/deepspeed/: zero0..zero3)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--deepspeed-config", default="zero1", help="DeepSpeed JSON (path or name in deploy/deepspeed/: zero0..zero3; "
+                   "default zero1)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the data order, the corruption and the model (default 0)")
     g = parser.add_argument_group("run")
     g.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl)")
     g.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out (starts fresh when there is none yet) with the "

@@ -33,6 +33,8 @@ def load_index(path: str | Path):
     import pyarrow.parquet as pq
 
     path = Path(path)
+    if path.is_dir():  # e.g. OUT/pairs: the data, not the index embed wrote from it
+        raise UserError(f"--index {path} is a folder; pass the .parquet file written by `python -m trainer embed ... --out FILE`")
     if not path.is_file():
         raise UserError(f"index {path} not found; build it with `python -m trainer embed ... --out {path}`")
     not_index = f"{path} is not a Parquet file written by `python -m trainer embed`; build an index with `python -m trainer embed ... --out FILE`"

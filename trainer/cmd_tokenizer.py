@@ -4,9 +4,12 @@ Streams `content` from the shards' `--split` (default train; `all` for every row
 `tokenizers`' BPE trainer; writes a Hugging Face fast-tokenizer folder (see trainer.tokenization) plus
 training_info.json and a one-line metrics.jsonl (documents, characters, vocabulary size, seconds; `loss`
 is null: BPE training has none, the key is kept so every command's metrics.jsonl has the same shape).
+A split whose documents are all empty is an error (nothing to learn); a vocabulary smaller than
+--vocab-size (too little data for that many merges) is a `warning:` line on stderr.
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -50,9 +53,17 @@ def run(args) -> int:
     tok = train_tokenizer(texts(), args.vocab_size, min_frequency=args.min_frequency)
     if stats["docs"] == 0:
         raise UserError(f"split '{args.split}' has no documents in {args.data}; choose another --split")
+    if stats["chars"] == 0:  # BPE would return the bare byte alphabet, a "tokenizer" learned from nothing
+        raise UserError(f"the {stats['docs']} documents of split '{args.split}' in {args.data} are all empty; there is nothing "
+                        "to learn a vocabulary from (check the pipeline's output or choose another --split)")
+    vocab = tokenizer_vocab_size(tok)
+    if vocab < args.vocab_size:
+        print(f"warning: learned {vocab} tokens, fewer than --vocab-size {args.vocab_size}: {stats['docs']} documents "
+              f"({stats['chars']} characters) hold no more pairs seen at least --min-frequency {args.min_frequency} times; "
+              "train on more data or ask for fewer tokens", file=sys.stderr)
     save_tokenizer(tok, out, model_max_length=args.model_max_length)
     info = {"data": str(args.data), "split": args.split, "shards": len(shards), **stats,
-            "vocab_size": tokenizer_vocab_size(tok), "requested_vocab_size": args.vocab_size,
+            "vocab_size": vocab, "requested_vocab_size": args.vocab_size,
             "seconds": round(time.time() - t0, 2)}
     write_training_info(out, info)
     with MetricsLogger(out, True, None, progress=False, tensorboard=False) as log:

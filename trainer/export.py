@@ -1,7 +1,10 @@
 """Export a DeepSpeed checkpoint of a stage-1 run as a Hugging Face model folder.
 
-Input: a run folder (follows checkpoints/latest) or one complete checkpoint folder. The run folder
-provides the model config (OUT/model/config.json) and the tokenizer (OUT/tokenizer/), or pass them.
+Input: a stage-1 run folder (follows checkpoints/latest) or one complete checkpoint folder
+(RUN/checkpoints/step-NNNNNNNN, the step zero-padded to 8 digits). The run folder provides the model
+config (OUT/model/config.json) and the tokenizer (OUT/tokenizer/), or pass them. A path that does not
+exist is named with the run's complete checkpoints; a stage-2 run folder or checkpoint is refused (its
+model is exported in RUN/model by `contrastive` itself).
 
 Weights:
 * ZeRO stage 0: the `module` state dict of mp_rank_00_model_states.pt (read with weights_only=True);
@@ -55,6 +58,70 @@ def load_exported_check(model) -> None:
         raise UserError("exported model lost its tied embeddings; report this as a bug")
 
 
+def _complete_checkpoints(root: Path) -> list[str]:
+    """Names of the complete checkpoint folders (step-NNNNNNNN with a COMPLETE marker) in `root`."""
+    from trainer.runtime import COMPLETE
+
+    return sorted(p.name for p in root.glob("step-*") if (p / COMPLETE).is_file()) if root.is_dir() else []
+
+
+def _checkpoints_note(root: Path, asked: str | None = None) -> str:
+    """`; complete checkpoints in ROOT: a, b` (naming the zero-padded form of a `step-N` the user typed),
+    or `` when `root` holds none."""
+    import re
+
+    from trainer.runtime import checkpoint_tag
+
+    names = _complete_checkpoints(root)
+    if not names:
+        return ""
+    typed = re.fullmatch(r"step-(\d+)", asked or "")  # e.g. step-25 for step-00000025
+    padded = checkpoint_tag(int(typed.group(1))) if typed else None
+    hint = f"; did you mean {root / padded}?" if padded in names else ""
+    return f"; complete checkpoints in {root}: {', '.join(names)}{hint}"
+
+
+def _stage2_run(src: Path) -> Path | None:
+    """The stage-2 (contrastive) run folder `src` is, or holds the checkpoint `src` of; None otherwise."""
+    from trainer.runfolder import STAGE2, run_kind
+    from trainer.runtime import CHECKPOINTS
+
+    for run in (src, src.parent.parent if src.parent.name == CHECKPOINTS else None):
+        if run is not None and run_kind(run) == STAGE2:
+            return run
+    return None
+
+
+def find_checkpoint(checkpoint: str | Path) -> Path:
+    """The complete checkpoint folder `checkpoint` names (a stage-1 run folder: its newest; or one
+    checkpoint folder). UserError, in one line, for a path that does not exist (listing the run's
+    complete checkpoints), an incomplete one, or a stage-2 run (already exported in RUN/model)."""
+    from trainer.runtime import CHECKPOINTS, latest_checkpoint
+
+    src = Path(checkpoint)
+    run2 = _stage2_run(src)
+    if run2 is not None:
+        raise UserError(_stage2_message(run2))
+    if not src.exists():
+        root = src.parent if src.parent.name == CHECKPOINTS else src.parent / CHECKPOINTS
+        raise UserError(f"checkpoint {src} does not exist{_checkpoints_note(root, src.name)}")
+    folder = latest_checkpoint(src)
+    if folder is None:
+        root = src / CHECKPOINTS if (src / CHECKPOINTS).is_dir() else src.parent
+        raise UserError(f"no complete checkpoint in {src}; pass a run folder of `python -m trainer pretrain` or a complete "
+                        f"checkpoint folder{_checkpoints_note(root)}")
+    return folder
+
+
+def _stage2_message(run: Path) -> str:
+    model = run / "model"
+    if (model / "config.json").is_file():
+        where = f"is already exported in {model}"
+    else:  # --no-export: a resume without it exports (after training from step 0 when there is no checkpoint)
+        where = f"is written to {model} at the end of training (this run used --no-export; run its command again with --resume and without it)"
+    return f"{run} is a stage-2 (contrastive) run, whose model {where}; `export` is for stage-1 (pretrain) runs"
+
+
 def export_checkpoint(checkpoint: str | Path, out: str | Path, *, config_dir: str | Path | None = None,
                       tokenizer_dir: str | Path | None = None) -> dict:
     """Write the HF folder; returns a summary (parameters, tied, step, source)."""
@@ -63,12 +130,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, config_dir: st
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoConfig, AutoModelForMaskedLM
 
-    from trainer.runtime import latest_checkpoint
-
-    src = Path(checkpoint)
-    folder = latest_checkpoint(src)
-    if folder is None:
-        raise UserError(f"no complete checkpoint in {src}; pass a run folder of `python -m trainer pretrain` or a checkpoint folder")
+    folder = find_checkpoint(checkpoint)
     run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
     config_dir = Path(config_dir) if config_dir else run_dir / "model"
     tokenizer_dir = Path(tokenizer_dir) if tokenizer_dir else run_dir / "tokenizer"
@@ -84,6 +146,10 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, config_dir: st
     result = model.load_state_dict(state, strict=False)
     tied = _tied_keys(model)
     missing = [k for k in result.missing_keys if k not in tied]
+    if result.unexpected_keys and all(k.startswith("backbone.") for k in result.unexpected_keys):
+        # a stage-2 checkpoint (trainer.encoder.Encoder wraps the model as `backbone`) outside its run folder
+        raise UserError(f"{folder} is a stage-2 (contrastive) checkpoint, whose run writes its model to RUN/model; "
+                        "`export` is for stage-1 (pretrain) runs")
     if missing or result.unexpected_keys:
         raise UserError(f"checkpoint does not match the model config: missing {missing[:5]}, unexpected {list(result.unexpected_keys)[:5]}")
     model.tie_weights()

@@ -153,11 +153,22 @@ def build_model(size: str, vocab_size: int, special: dict[str, int], seq_len: in
         raise UserError(f"cannot build a --size {size} model with --model-overrides {overrides or {}}: {_one_line(exc)}") from None
 
 
+def _refuse_run_folder(path: Path) -> None:
+    """A run folder given as --init: one line naming the model folder to pass instead (a stage-1 run
+    continues with --resume, or starts another run from its export)."""
+    from trainer.runfolder import model_folder_hint
+
+    hint = model_folder_hint(path)
+    if hint:
+        raise UserError(f"--init {hint}")
+
+
 def load_init_config(path: str | os.PathLike):
     """The config of a local --init model folder (no weights loaded)."""
     from transformers import AutoConfig
 
     p = Path(path)
+    _refuse_run_folder(p)
     if not (p / "config.json").is_file():
         raise UserError(f"--init {p} is not a model folder (no config.json)")
     try:
@@ -221,6 +232,7 @@ def load_init(path: str | os.PathLike):
     from transformers import AutoModelForMaskedLM
 
     p = Path(path)
+    _refuse_run_folder(p)
     if not (p / "config.json").is_file():
         raise UserError(f"--init {p} is not a model folder (no config.json)")
     try:

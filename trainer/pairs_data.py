@@ -3,7 +3,9 @@
 Contract
 - `read_pairs(path, split, columns)`: a folder of Parquet shards (OUT/pairs, or OUT with a pairs/
   subfolder), or one .parquet file; rows of `split` only (None = all); only `columns` (+ split) are
-  decoded. Raises UserError naming a missing column, an empty folder, or an empty split.
+  decoded. Raises UserError naming a missing column (or the pipeline's other table, e.g. OUT/files
+  given for OUT/pairs), an empty folder, a requested language no row has (listing those present), or
+  an empty split.
 - `PairStream`: the training order. The rows (two string columns, kept in memory) are permuted per epoch
   by a seeded generator; global batch b of epoch e is rows perm_e[b*G:(b+1)*G] with G = batch * world, and
   rank r takes its slice [r*batch:(r+1)*batch], so ranks never overlap. The position is the global
@@ -48,7 +50,14 @@ def read_table(path: str | os.PathLike, split: str | None, columns: Sequence[str
     wanted = list(dict.fromkeys(list(columns) + (["split"] if split else []) + (["lang"] if languages else [])))
     missing = [c for c in wanted if c not in names]
     if missing:
+        from trainer.data import table_kind, wrong_table_message
+
+        message = wrong_table_message(Path(files[0]).parent, table_kind(dataset.schema), table)
+        if message:
+            raise UserError(message)
         raise UserError(f"{path} has no column(s) {', '.join(missing)}; these shards are not a schema-v1 {table} table (re-run the pipeline)")
+    if languages:
+        check_languages(dataset, languages, path)
     flt = (ds.field("split") == split) if split else None
     if languages:
         by_lang = ds.field("lang").isin(list(languages))
@@ -58,6 +67,19 @@ def read_table(path: str | os.PathLike, split: str | None, columns: Sequence[str
         where = f" for languages {','.join(languages)}" if languages else ""
         raise UserError(f"split {split!r} of {path} is empty{where}; choose another --split or check the pipeline's split fractions")
     return result
+
+
+def check_languages(dataset, languages: Sequence[str], path) -> None:
+    """UserError when a requested language key occurs in no row of `dataset` (any split), listing the
+    keys that do. The trainer knows no language registry (it never imports the pipeline): the data's
+    own `lang` column is the list of what can be asked for."""
+    import pyarrow.compute as pc
+
+    present = sorted(v for v in pc.unique(dataset.to_table(columns=["lang"]).column("lang")).to_pylist() if v)
+    unknown = [lang for lang in languages if lang not in present]
+    if unknown:
+        raise UserError(f"--languages {','.join(unknown)}: not a language of the pairs in {path} (present: "
+                        f"{', '.join(present) or 'none'}); choose among those")
 
 
 def read_pairs(path, split: str | None, columns: Sequence[str], languages: Sequence[str] | None = None) -> pa.Table:

@@ -27,12 +27,13 @@ or empty unless `--resume`; a resume must keep the settings of `resume_settings`
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from trainer.errors import UserError
-from trainer.runfolder import check_run_folder, fixed_settings, saved_record
+from trainer.runfolder import PATH, check_run_folder, fixed_settings, saved_record
 
 
 class TrainingDiverged(UserError):
@@ -86,7 +87,8 @@ class PretrainConfig:
 # with the same data streams that is the same data order and the same loss (trainer.data).
 RESUME_MAY_CHANGE = frozenset({"out", "resume", "max_steps", "save_every", "keep_checkpoints", "log_every", "progress",
                                "threads", "num_workers", "throttle", "nan_at_step", "extra", "batch_size", "grad_accum"})
-RESUME_PATHS = ("--data", "--tokenizer", "--init")
+# path flags, compared as paths on resume; --data as the folder of `files` shards it names (OUT = OUT/files)
+RESUME_PATHS = {"--data": "files", "--tokenizer": PATH, "--init": PATH}
 GLOBAL_BATCH = "global batch (--batch-size x --grad-accum x ranks)"
 
 
@@ -105,7 +107,8 @@ DEFAULT_SIZE, DEFAULT_DROPOUT = "tiny", 0.1
 def resolve_config(cfg: PretrainConfig) -> tuple[PretrainConfig, list[str]]:
     """Flag checks that need no file: returns (cfg with the fresh-model defaults filled in, problems).
 
-    Problems (one clause each): rates outside [0, 1] (named by their flags), nothing to learn
+    Problems (one clause each): a negative (or NaN) --lr, --weight-decay or --grad-clip, rates and
+    --min-lr-ratio outside [0, 1] (named by their flags), nothing to learn
     (`--mask-rate 0` and `--dobf-prob 0`), unknown or no `--dobf-kinds` with deobfuscation on, a
     `--seq-len` below 8, and `--size`, `--dropout` or `--model-overrides` together with `--init` (an
     --init model keeps its own architecture and dropout, so these would be ignored). Without --init, a
@@ -115,7 +118,12 @@ def resolve_config(cfg: PretrainConfig) -> tuple[PretrainConfig, list[str]]:
     problems = []
     if cfg.seq_len < 8:
         problems.append("--seq-len must be at least 8")
-    for flag_name, value in (("--mask-rate", cfg.mask_rate), ("--dobf-prob", cfg.dobf_prob), ("--dobf-name-prob", cfg.dobf_name_prob)):
+    # the command line refuses these while parsing (trainer.cli); repeated for callers building a config
+    for flag_name, value in (("--lr", cfg.lr), ("--weight-decay", cfg.weight_decay), ("--grad-clip", cfg.grad_clip)):
+        if not value >= 0.0 or value == float("inf"):
+            problems.append(f"{flag_name} must be 0 or more, got {value}")
+    for flag_name, value in (("--mask-rate", cfg.mask_rate), ("--dobf-prob", cfg.dobf_prob), ("--dobf-name-prob", cfg.dobf_name_prob),
+                             ("--min-lr-ratio", cfg.min_lr_ratio)):
         if not 0.0 <= value <= 1.0:
             problems.append(f"{flag_name} must be between 0 and 1, got {value}")
     if cfg.mask_rate == 0 and cfg.dobf_prob == 0:
@@ -139,8 +147,19 @@ def resolve_config(cfg: PretrainConfig) -> tuple[PretrainConfig, list[str]]:
     return replace(cfg, size=cfg.size or DEFAULT_SIZE, dropout=dropout), problems
 
 
+def resolve_model_aliases(cfg: PretrainConfig) -> PretrainConfig:
+    """`--init` and `--tokenizer` may name the packaged MiniLM (`minilm`, as in stage 2, evaluate and
+    search: trainer.encoder.ALIASES); both become its folder, which run.json then records."""
+    from trainer.encoder import ALIASES, packaged_minilm_dir
+
+    def resolve(value):
+        return str(packaged_minilm_dir()) if value is not None and str(value).lower() in ALIASES else value
+
+    return replace(cfg, init=resolve(cfg.init), tokenizer=resolve(cfg.tokenizer))
+
+
 def preflight(cfg: PretrainConfig) -> tuple[PretrainConfig, dict]:
-    """Every check of the settings before the run folder is touched: `resolve_config`, the tokenizer
+    """Every check of the settings before the run folder is touched: `resolve_model_aliases`, `resolve_config`, the tokenizer
     (its pad, mask and end-of-document tokens, `tokenization.special_ids`), the model (a fresh preset
     with --model-overrides builds; an --init folder's vocabulary matches the tokenizer and its learned
     position table, if any, covers --seq-len, `modeling.check_seq_len`). Raises one UserError naming
@@ -149,7 +168,7 @@ def preflight(cfg: PretrainConfig) -> tuple[PretrainConfig, dict]:
     from trainer.modeling import build_model, check_seq_len, check_vocab, init_skeleton, load_init_config
     from trainer.tokenization import load_tokenizer, special_ids, tokenizer_vocab_size
 
-    cfg, problems = resolve_config(cfg)
+    cfg, problems = resolve_config(resolve_model_aliases(cfg))
     tok = load_tokenizer(cfg.tokenizer)
     vocab = tokenizer_vocab_size(tok)
     special = None
@@ -221,6 +240,16 @@ def build_stage1(cfg: PretrainConfig, special: dict, vocab: int):
     return mlm
 
 
+def nothing_to_learn(cfg: PretrainConfig, step: int) -> UserError:
+    """The error for a first step without a single masked token in the whole global batch: the loss
+    would be 0 and nothing would be learned for as long as the data looks like this (empty documents
+    pack into sequences of end-of-document tokens, which are never masked). Later steps are not checked:
+    one unlucky batch of tiny documents mid-run is harmless."""
+    return UserError(f"nothing to learn from: step {step} holds no masked token in its {cfg.batch_size * cfg.grad_accum} "
+                     f"sequences per rank, so the documents of split '{cfg.split}' in {cfg.data} are empty or too short to "
+                     f"mask at --mask-rate {cfg.mask_rate:g}; check the pipeline's output or choose another --split")
+
+
 def run_pretrain(cfg: PretrainConfig) -> dict:
     """Train; returns a summary dict (final step, last loss, tokens/s, packing efficiency, out).
     Every user error (`preflight`, the run folder, the data streams, the data) is raised before the run
@@ -278,6 +307,8 @@ def _train(cfg: PretrainConfig, rt, out: Path, streams: int, info: dict) -> dict
         positions = {int(k): tuple(v) for k, v in state.get("positions", {}).items()}
         if state.get("data_streams", streams) != streams:
             raise UserError(f"the checkpoint used {state.get('data_streams')} data streams; resume with --data-streams {state.get('data_streams')}")
+    elif cfg.resume and rt.is_main:
+        print(f"resume: no complete checkpoint in {out} yet; starting from step 0", file=sys.stderr)
     if rt.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "run.json").write_text(json.dumps({**asdict(cfg), "world_size": rt.world_size, "data_streams": streams}, indent=2, default=str) + "\n")
@@ -314,6 +345,8 @@ def _train(cfg: PretrainConfig, rt, out: Path, streams: int, info: dict) -> dict
             micro = [next(micro_batches) for _ in range(cfg.grad_accum)]
             local_masked = sum(int((mb["labels"] != -100).sum()) for mb in micro)
             (global_masked,) = rt.all_reduce_sum([local_masked])
+            if step == start_step + 1 and global_masked == 0:
+                raise nothing_to_learn(cfg, step)
             scale = rt.world_size * cfg.grad_accum / max(global_masked, 1.0)
             step_loss = step_correct = 0.0
             for k, mb in enumerate(micro):

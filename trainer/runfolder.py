@@ -10,7 +10,11 @@ anything is written:
   passes only the settings that fix the data order, the model or the optimisation, keyed by the flag a
   user would change (e.g. `--seq-len`); knobs that legitimately change on resume (max steps, time budget,
   logging, checkpoint interval, memory/speed options) are simply not passed. Path values are compared
-  as absolute paths. A settings file without a key (an older run) does not block the resume.
+  as absolute paths; a data path as the folder of shards it names (`OUT` and `OUT/files` are the same
+  stage-1 data, `OUT` and `OUT/pairs` the same pairs), worked out again from the saved value, so run
+  folders that saved the value as typed compare the same way. The model alias `minilm` stays a name.
+  A settings file without a key (an older run) does not block the resume;
+* with `--resume` and no complete checkpoint yet, nothing is compared: the run starts from step 0.
 
 The main rank decides and every rank raises the same `UserError` (one sentence naming each differing
 setting with its saved and new value), so no rank waits for a peer that stopped.
@@ -41,6 +45,40 @@ def fixed_settings(record: dict, fields, may_change, batch_factors: tuple[str, .
     return out
 
 
+STAGE1, STAGE2 = "stage-1", "stage-2"
+
+
+def run_kind(path: str | os.PathLike) -> str | None:
+    """STAGE1 when `path` is a `pretrain` run folder (it holds run.json), STAGE2 when it is a
+    `contrastive` run folder (its config.json is the run's settings, e.g. `init` and `temperature`, not a
+    model config), else None. Reads at most one small JSON file."""
+    p = Path(path)
+    if (p / "run.json").is_file():
+        return STAGE1
+    record = saved_record(p, "config.json") if (p / "config.json").is_file() else None
+    if record is not None and {"init", "temperature", "text_column"} <= set(record):
+        return STAGE2
+    return None
+
+
+def model_folder_hint(path: str | os.PathLike) -> str | None:
+    """The one-line error for a run folder (or a stage-1 run's config-only `model/`) passed where a
+    model folder is expected, saying which folder to pass instead; None for anything else."""
+    p = Path(path)
+    kind = run_kind(p)
+    if kind == STAGE2:
+        if (p / "model" / "config.json").is_file():
+            return f"{p} is a stage-2 run folder, not a model folder; did you mean {p / 'model'}?"
+        return (f"{p} is a stage-2 run folder without an exported model (it ran with --no-export); run its contrastive "
+                f"command again with --resume and without --no-export to write {p / 'model'}")
+    if kind is None and p.name == "model" and run_kind(p.parent) == STAGE1:
+        p, kind = p.parent, STAGE1  # the run's model/ holds only the config written at its start
+    if kind == STAGE1:
+        return (f"{p} is a stage-1 run folder, not a model folder; export it first with "
+                f"`python -m trainer export --checkpoint {p} --out MODEL` and pass MODEL")
+    return None
+
+
 def check_out_dir(out: Path, resume: bool) -> None:
     """Raise UserError when `out` is a file, or a non-empty folder and `resume` is false."""
     out = Path(out)
@@ -50,20 +88,36 @@ def check_out_dir(out: Path, resume: bool) -> None:
         raise UserError(f"output folder {out} is not empty; pass --resume to continue that run or choose a new --out")
 
 
-def _normal(value: Any, is_path: bool) -> Any:
+PATH = "path"  # a `paths` entry for a plain path (a tokenizer or model folder), as opposed to a data table
+
+
+def _normal(value: Any, kind: str | None) -> Any:
+    """`value` as compared on resume. `kind`: None (not a path), PATH (absolute path), or a pipeline
+    table name ("files", "pairs"): the absolute folder of shards, i.e. OUT/<table> when the value is
+    a pipeline output folder OUT that has one (as the data readers resolve it)."""
     value = json.loads(json.dumps(value, default=str))  # tuples -> lists, as in the saved JSON
-    if is_path and isinstance(value, str) and value:
-        return os.path.abspath(value)
-    return value
+    if kind is None or not isinstance(value, str) or not value:
+        return value
+    from trainer.encoder import ALIASES  # the packaged-model alias is a name, not a path in the cwd
+
+    if value.lower() in ALIASES:
+        return value.lower()
+    path = os.path.abspath(value)
+    if kind != PATH and os.path.isdir(os.path.join(path, kind)):
+        path = os.path.join(path, kind)
+    return path
 
 
-def settings_differences(saved: dict, new: dict, paths: tuple[str, ...] = ()) -> list[str]:
-    """`"NAME saved X, now Y"` for every key of `new` that `saved` holds with another value."""
+def settings_differences(saved: dict, new: dict, paths: dict[str, str] | tuple[str, ...] = ()) -> list[str]:
+    """`"NAME saved X, now Y"` for every key of `new` that `saved` holds with another value. `paths`
+    maps the keys holding paths to PATH or to the pipeline table they read (see `_normal`); a tuple
+    of keys means PATH for each."""
+    kinds = dict.fromkeys(paths, PATH) if not isinstance(paths, dict) else paths
     diffs = []
     for key, value in new.items():
         if key not in saved:
             continue
-        old, now = _normal(saved[key], key in paths), _normal(value, key in paths)
+        old, now = _normal(saved[key], kinds.get(key)), _normal(value, kinds.get(key))
         if old != now:
             diffs.append(f"{key} saved {json.dumps(old)}, now {json.dumps(now)}")
     return diffs
@@ -80,12 +134,13 @@ def saved_record(out: Path, settings_file: str) -> dict | None:
 
 
 def check_run_folder(rt, out: Path, *, resume: bool, settings_file: str, settings_of, new_record: dict,
-                     paths: tuple[str, ...] = ()) -> None:
+                     paths: dict[str, str] | tuple[str, ...] = ()) -> None:
     """Refuse a non-empty `out` without `resume`, and a resume whose settings differ (module docstring).
 
     `settings_of(record) -> {flag name: value}` extracts the resume-fixed settings from a run record (the
     dict saved in `out/settings_file`); it is applied to the saved record and to `new_record`, this
-    invocation's record. `paths` lists the flag names whose values are paths. Call on every rank.
+    invocation's record. `paths` maps the flag names whose values are paths to PATH or to the pipeline
+    table a data flag reads (`settings_differences`). Call on every rank.
     """
     from trainer.runtime import latest_checkpoint
 

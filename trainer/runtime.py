@@ -9,7 +9,9 @@ This is the ONE place where device and backend decisions live:
 
 The same code runs as a single process (no launcher variables: rank 0 of 1 over an in-memory store), under
 the ``deepspeed`` launcher and under ``torchrun`` (both set RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR /
-MASTER_PORT).
+MASTER_PORT). ``setup_runtime`` creates the torch process group only; DeepSpeed's communication layer
+adopts it in the first ``Runtime.initialize``, after the commands' checks, so a refused run does not
+print DeepSpeed's start-up lines (nor compile its shared-memory op) before its error.
 
 Checkpoint layout (``save_checkpoint(engine, out_dir, step, client_state)``)::
 
@@ -25,6 +27,7 @@ checkpoint folder).
 """
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -98,6 +101,18 @@ class Runtime:
         dist.all_gather_object(out, obj)
         return out
 
+    def init_deepspeed_comm(self) -> None:
+        """Hand the process group to DeepSpeed's communication layer (idempotent). Deferred from
+        `setup_runtime` to the first `initialize`: DeepSpeed builds (on the first run: compiles) its
+        shared-memory op there and prints "DeepSpeed ... built successfully", which a run refused by a
+        check of its folder, data or model should not print before its error."""
+        import deepspeed
+        import deepspeed.comm as ds_comm
+
+        if not ds_comm.is_initialized():
+            deepspeed.init_distributed(dist_backend=self.backend, auto_mpi_discovery=False, verbose=False,
+                                       timeout=self._extra.get("timeout", datetime.timedelta(minutes=30)))
+
     def initialize(
         self,
         model,
@@ -125,6 +140,7 @@ class Runtime:
         import deepspeed
         import torch
 
+        self.init_deepspeed_comm()
         decay, no_decay = [], []
         for p in model.parameters():
             if p.requires_grad:
@@ -191,7 +207,6 @@ def setup_runtime(seed: int | None = None, timeout_minutes: float = 30.0) -> Run
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import datetime
 
     import torch
     import torch.distributed as dist
@@ -219,20 +234,20 @@ def setup_runtime(seed: int | None = None, timeout_minutes: float = 30.0) -> Run
         backend = "gloo"
         dtype = torch.float32
 
+    timeout = datetime.timedelta(minutes=timeout_minutes)
     if not dist.is_initialized():
-        import deepspeed
-
-        timeout = datetime.timedelta(minutes=timeout_minutes)
-        if not launched:
+        if launched:
+            dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world_size, timeout=timeout)
+        else:
             # One process without a launcher: an in-memory store, so no TCP port is opened and no
             # rendezvous variable leaks into child processes (a child `python -m trainer ...` that
             # inherited RANK/MASTER_PORT would try to rendezvous on this process's port).
             dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1, timeout=timeout)
-        # Adopts an existing process group; creates it from env:// when launched.
-        deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False, timeout=timeout, verbose=False)
+        # DeepSpeed adopts this group in Runtime.initialize (init_deepspeed_comm), after the run's checks
     if seed is not None:
         seed_everything(seed + rank)
-    return Runtime(device=device, rank=rank, world_size=world_size, local_rank=local_rank, dtype=dtype, backend=backend)
+    return Runtime(device=device, rank=rank, world_size=world_size, local_rank=local_rank, dtype=dtype, backend=backend,
+                   _extra={"timeout": timeout})
 
 
 def seed_everything(seed: int) -> None:
