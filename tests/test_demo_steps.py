@@ -1,14 +1,16 @@
 """The demo's step bookkeeping (fast, no training): a finished step is reused only when it was made
 with this run's settings and no earlier step ran; budget-derived flags are not settings; a data step
-that leaves the train or test split of the pairs empty stops the demo before any training."""
+that leaves the train or test split of the pairs empty stops the demo before any training; the stage-2
+run folder gets its own copy of the evaluation, so its report can be rebuilt from the folder alone."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
-from trainer.cmd_demo import Step, _run_step, check_pair_splits
+from trainer.cmd_demo import Step, _run_step, check_pair_splits, write_run_reports
 from trainer.errors import UserError
 from trainer.pairs_data import write_pairs
 
@@ -69,3 +71,27 @@ def test_empty_test_or_train_split_stops_before_training(tmp_path):
         check_pair_splits(only_test)
     both = write_pairs(rows[:3] + [{**rows[3], "split": "test"}], tmp_path / "c")
     check_pair_splits(both)
+
+
+def test_stage2_report_reads_the_evaluation_copied_into_its_run_folder(tmp_path):
+    from trainer.report import write_training_report
+
+    out = tmp_path / "demo"
+    stage1, stage2 = out / "stage1", out / "stage2"
+    for run in (stage1, stage2):
+        run.mkdir(parents=True)
+        (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss": 3.0 / s}) + "\n" for s in range(1, 4)))
+    result = {"mrr": 0.25, "recall@1": 0.1, "recall@10": 0.5, "queries": 18, "pool": 18, "convention": "pool = the split"}
+    evaluation = {"split": "test", "systems": {"bm25": {"pairs_summary_to_code_hard": result},
+                                                str(stage2 / "model"): {"pairs_summary_to_code_hard": result}}}
+    (out / "eval.json").write_text(json.dumps(evaluation))
+    reports = write_run_reports(stage1, stage2, out / "eval.json")
+    assert json.loads((stage2 / "eval.json").read_text()) == evaluation
+    page = (stage2 / "report.html").read_text()
+    assert str(stage2 / "report.html") in reports
+    assert "from eval.json (relative to the run folder)" in page and "pairs_summary_to_code_hard" in page
+    assert "No evaluation results" in (stage1 / "report.html").read_text()
+    # rebuilt from the folder alone (python -m trainer.report STAGE2): the same evaluation section
+    (stage2 / "report.html").unlink()
+    rebuilt = Path(write_training_report(stage2)).read_text()
+    assert rebuilt.split('<section id="evaluation">')[1] == page.split('<section id="evaluation">')[1]

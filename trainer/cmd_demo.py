@@ -10,6 +10,7 @@ printed, so every step can be re-run alone):
     5. stage 2     python -m trainer contrastive --init DIR/stage1-model --out DIR/stage2 (bounded)
     6. evaluate    python -m trainer evaluate --model DIR/stage2/model --pairs DIR/data/pairs --bm25
                    [--cosqa ../shared/eval/cosqa] --json DIR/eval.json
+                   (copied to DIR/stage2/eval.json for the stage-2 training report)
 
 and ends with where everything is and a results table (counts per stage, losses, MRR against BM25).
 The pipeline runs as a subprocess because the trainer never imports Beam.
@@ -341,6 +342,32 @@ def results_table(out: Path) -> str:
     return "\n".join(lines)
 
 
+def write_run_reports(stage1: Path, stage2: Path, eval_json: Path) -> list[str]:
+    """The training reports of both stages; returns the pages written or found up to date.
+
+    pretrain and contrastive write their own report.html when training ends. Stage 1 is redrawn only when
+    the demo stopped it at a checkpoint (SIGTERM: no report, or one older than its metrics). Stage 2 is
+    redrawn to add the evaluation, which runs after it: DIR/eval.json is first copied into the stage-2
+    run folder (STAGE2/eval.json), so the folder is self-contained and `python -m trainer.report STAGE2`
+    rebuilds the same page.
+    """
+    from trainer.report import report_at_end_of_run
+
+    run_eval = stage2 / "eval.json"
+    if eval_json.is_file() and stage2.is_dir():
+        shutil.copyfile(eval_json, run_eval)
+    reports = []
+    for run_dir, ev in ((stage1, None), (stage2, run_eval if run_eval.is_file() else None)):
+        metrics, page = run_dir / "metrics.jsonl", run_dir / "report.html"
+        if not metrics.exists():
+            continue
+        if run_dir == stage1 and page.exists() and page.stat().st_mtime >= metrics.stat().st_mtime:
+            reports.append(str(page))
+        elif (path := report_at_end_of_run(str(run_dir), str(ev) if ev else None)) is not None:
+            reports.append(path)
+    return reports
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -439,20 +466,7 @@ def _demo(args: argparse.Namespace) -> int:
     for i, step in enumerate(steps_after, len(steps_before) + 1):
         timings.append((step.key, _run_step(i, n, step, env, log, out, _ran(timings))))
 
-    from trainer.report import report_at_end_of_run
-
-    # pretrain and contrastive write their own report.html when training ends. Stage 1 is redrawn only when
-    # the demo stopped it at a checkpoint (SIGTERM: no report, or one older than its metrics); stage 2 is
-    # redrawn to add the evaluation, which runs after it.
-    reports = []
-    for run_dir, ev in ((stage1, None), (stage2, eval_json)):
-        metrics, page = run_dir / "metrics.jsonl", run_dir / "report.html"
-        if not metrics.exists():
-            continue
-        if ev is None and page.exists() and page.stat().st_mtime >= metrics.stat().st_mtime:
-            reports.append(str(page))
-        elif (path := report_at_end_of_run(str(run_dir), str(ev) if ev else None)) is not None:
-            reports.append(path)
+    reports = write_run_reports(stage1, stage2, eval_json)
 
     total = time.monotonic() - t0
     log("\n=== done in " + _fmt_duration(total))
