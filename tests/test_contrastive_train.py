@@ -3,7 +3,6 @@ bad inputs."""
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 import torch
@@ -14,21 +13,10 @@ from trainer.errors import UserError
 from trainer.gradcache import step_forward_backward
 from trainer.losses import contrastive_loss
 from trainer.pairs_data import write_pairs
+from trainer_helpers import make_pair_rows
 
-WORDS = ["list", "file", "string", "number", "path", "user", "cache", "queue", "token", "image", "table", "socket"]
-VERBS = {"sort": "sorted({x})", "count": "len({x})", "reverse": "{x}[::-1]", "copy": "list({x})", "print": "print({x})", "close": "{x}.close()"}
-
-
-def synthetic_rows(n, seed=0, split="train"):
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        verb, obj = rng.choice(list(VERBS)), rng.choice(WORDS)
-        body = VERBS[verb].format(x=f"{obj}_items")
-        rows.append({"id": f"s{seed}-{i}:1", "file_id": f"s{seed}-{i}", "split": split, "name": f"{verb}_{obj}",
-                     "summary": f"{verb} the {obj} items.", "code": f"def {verb}_{obj}({obj}_items):\n    {body}",
-                     "code_hard": f"    {body}"})
-    return rows
+# (summary, code, code_hard) rows of one-line functions: the same generator as the usage tests
+synthetic_rows = make_pair_rows
 
 
 def tiny_model_dir(path):
