@@ -132,6 +132,30 @@ def test_3_symlink_to_a_file_outside_the_tree_is_not_read(tmp_path):
     ]
 
 
+def test_3_a_link_changing_while_it_is_read_is_a_reject_not_a_crash(tmp_path, monkeypatch):
+    """A link swapped while the reader resolves it (readlink fails with EINVAL when the path stopped
+    being a link) raised out of the DoFn, a job crash: it is an `unreadable` reject. The resolved path
+    is what gets opened, with O_NOFOLLOW, so no second lookup can be redirected out of the tree."""
+    from pipeline.readers.tree import ReadTreeFile, tree_source
+
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "real.py").write_text("x = 1\n")
+    (root / "link.py").symlink_to(root / "real.py")
+    real_readlink = os.readlink
+
+    def swapped(path, *args, **kwargs):
+        if str(path).endswith("link.py"):
+            raise OSError(22, "Invalid argument", str(path))
+        return real_readlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "readlink", swapped)
+    dofn = ReadTreeFile()
+    dofn.setup()
+    (out,) = list(dofn.process((tree_source(str(root)), "link.py", "python")))
+    assert out.tag == "rejected" and out.value["reason"] == "unreadable:OSError"
+
+
 # ------------------------------------------------------------------ 4. Parquet columns of the wrong type
 
 def _parquet(tmp_path, columns: dict, name="t.parquet"):
@@ -191,6 +215,32 @@ def test_5_huge_star_counts_read_as_none_in_both_readers(tmp_path):
     jsonl.write_text(json.dumps({"content": "y = 2\n", "path": "b.py", "stars": 10**30}) + "\n")
     out = read(resolve_inputs([str(path), str(jsonl)]))
     assert sorted((r["path"], r["stars"]) for r in out["records"]) == [("a.py", None), ("b.py", None)]
+
+
+def test_5_a_stars_column_python_cannot_hold_is_a_row_group_reject(tmp_path):
+    """A date column as stars (out of datetime's range) raised OverflowError out of the reader: a crash."""
+    path = _parquet(tmp_path, {"content": ["x = 1\n"], "max_stars_repo_path": ["a.py"],
+                               "max_stars_count": pa.array([2_500_000_000_000], pa.timestamp("s"))})
+    out = read(resolve_inputs([str(path)]))
+    assert out["records"] == []
+    assert [r["reason"] for r in out["rejected"]] == ["corrupt_parquet_row_group: ArrowInvalid"]
+
+
+def test_4_repeated_column_names_are_a_user_error(tmp_path):
+    table = pa.Table.from_arrays([pa.array(["x = 1\n"]), pa.array(["a.py"]), pa.array(["b.py"])],
+                                 names=["content", "path", "path"])
+    pq.write_table(table, tmp_path / "dup.parquet")
+    with pytest.raises(UserError, match="more than one column named path"):
+        resolve_inputs([str(tmp_path / "dup.parquet")])
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", ["pipe.jsonl", "pipe.parquet"])
+def test_1_a_named_pipe_given_as_input_file_is_a_user_error(tmp_path, name):
+    """A FIFO passed as a JSONL or Parquet --input blocked the planner or a worker forever."""
+    os.mkfifo(tmp_path / name)
+    with pytest.raises(UserError, match="not a regular file"):
+        resolve_inputs([str(tmp_path / name)])
 
 
 # ------------------------------------------------------------------ 6. JSON nested too deeply

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+import stat
 from typing import Iterable, Sequence
 
 import apache_beam as beam
@@ -143,6 +144,10 @@ def resolve_inputs(
     for folder, names in sorted(loose.items()):
         trees.append(TreeSource(root=folder, repo=printable(os.path.basename(folder)), files=tuple(sorted(set(names)))))
     for path in (*parquet, *jsonl):
+        if not _is_remote(path) and os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+            # a named pipe would block the planner (Parquet footers) or a worker (JSONL) forever
+            raise UserError(f"--input {printable(path)} is not a regular file (a named pipe, socket or device); "
+                            "write its data to a file and pass that")
         if not is_utf8(path):
             raise UserError(
                 f"--input file {printable(path)} has a name that is not valid UTF-8; rename it (e.g. with convmv) "

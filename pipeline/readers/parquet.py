@@ -141,6 +141,10 @@ def _plan_file(path: str) -> list[ParquetPart]:
     except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for corrupt or missing files
         raise UserError(f"cannot read the Parquet file {path} ({exc}); fix or remove it from --input") from None
     names = set(schema.names)
+    repeated = sorted(n for n in names if schema.names.count(n) > 1)
+    if repeated:
+        raise UserError(f"the Parquet file {path} has more than one column named {', '.join(repeated)}; "
+                        "write it with unique column names")
     if "content" not in names:
         raise UserError(
             f"the Parquet file {path} has no `content` column (columns: {', '.join(schema.names)}); "
@@ -217,8 +221,14 @@ class ReadParquetPart(beam.DoFn):
             content = content.dictionary_decode()
         if _text_kind(content.type) == "text":
             content = content.cast(pa.large_binary() if pa.types.is_large_string(content.type) else pa.binary())
-        values = {key: col.to_pylist() for key, col in cols.items()}
-        raw_contents = content.to_pylist()
+        try:
+            values = {key: col.to_pylist() for key, col in cols.items()}
+            raw_contents = content.to_pylist()
+        except (ValueError, OverflowError) as exc:
+            # values Python cannot hold (e.g. a date column as stars, out of datetime's range): the row
+            # group's reject, like any other decoding failure (not caught around the yields, where a
+            # downstream error would be mistaken for bad input)
+            raise pa.ArrowInvalid(f"{type(exc).__name__}: {exc}") from exc
         for i, raw in enumerate(raw_contents):
             row, reason = decode_text_fields({key: vals[i] for key, vals in values.items()})
             # An explicit `lang` value decides (an unknown one is a reject); else data/<lang>/; else

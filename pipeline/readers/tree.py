@@ -136,26 +136,37 @@ class NotRegularFile(Exception):
     """The path is a named pipe, socket, device or directory (see `read_regular_file`)."""
 
 
-def inside_tree(full: str, root: str) -> bool:
-    """True when the real path of `full` (links resolved) lies under the real path of `root`."""
-    real_root = os.path.realpath(root)
-    return os.path.commonpath([real_root, os.path.realpath(full)]) == real_root
+class OutsideTree(Exception):
+    """The path resolves (through links) to a file outside its tree (see `read_regular_file`)."""
 
 
-def read_regular_file(full: str, limit: int) -> bytes:
-    """Up to `limit` bytes of the regular file `full`; NotRegularFile for anything else, OSError
-    when it cannot be opened or read.
+def read_regular_file(full: str, limit: int, root: str | None = None) -> bytes:
+    """Up to `limit` bytes of the regular file `full`; NotRegularFile for anything else, OutsideTree
+    when `root` is given and the file lies outside it, OSError when it cannot be opened or read.
 
-    stat first, so that a FIFO or device is never opened (open() on a FIFO blocks until a writer
-    appears: the job hung forever); the open is non-blocking and checked again with fstat in case
-    the path was replaced in between.
+    The path is resolved once and that resolved path is what is checked and opened, with O_NOFOLLOW
+    (a link swapped in afterwards fails to open instead of being followed); on Linux the opened file's
+    own path (/proc/self/fd) is checked again, so a parent folder swapped for a link in between cannot
+    lead outside the tree either. stat first, so that a FIFO or device is never opened (open() on a
+    FIFO blocks until a writer appears: the job hung forever); the open is non-blocking and checked
+    again with fstat.
     """
-    if not stat.S_ISREG(os.stat(full).st_mode):
+    real = os.path.realpath(full)
+    real_root = os.path.realpath(root) if root is not None else None
+    if real_root is not None and os.path.commonpath([real_root, real]) != real_root:
+        raise OutsideTree(full)
+    if not stat.S_ISREG(os.stat(real).st_mode):
         raise NotRegularFile(full)
-    fd = os.open(full, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(real, flags)
     with open(fd, "rb", closefd=True) as fh:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise NotRegularFile(full)
+        opened = f"/proc/self/fd/{fd}"
+        if real_root is not None and os.path.islink(opened):
+            where = os.readlink(opened)
+            if os.path.commonpath([real_root, where]) != real_root:
+                raise OutsideTree(full)
         return fh.read(limit)
 
 
@@ -180,11 +191,11 @@ class ReadTreeFile(beam.DoFn):
             yield self._reject(lang, rel.decode("utf-8", errors="backslashreplace"), "undecodable_path")
             return
         full = os.path.join(source.root, *rel.split("/"))
-        if not inside_tree(full, source.root):
+        try:
+            data = read_regular_file(full, self._max_read_bytes + 1, source.root)
+        except OutsideTree:
             yield self._reject(lang, rel, "symlink_outside_tree")
             return
-        try:
-            data = read_regular_file(full, self._max_read_bytes + 1)
         except NotRegularFile:
             yield self._reject(lang, rel, "not_a_regular_file")
             return
