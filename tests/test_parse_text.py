@@ -309,6 +309,22 @@ def test_cleaning_is_linear_on_hostile_docstrings(unit):
     clean_docstring(text)
 
 
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("text", [
+    "Summary. {@" + "a" * 5000 + "\n" + "prose words here. " * 12000,   # unclosed inline tag, long word
+    ":a" * 300000,                                                        # reST role lookalike
+], ids=["inline_tag", "role"])
+def test_cleaning_is_linear_within_long_lines(text):
+    """Backtracking within one long line (a quantified run retried from every start) was quadratic in
+    the line; each of these took from seconds to a minute before."""
+    summarize(text)
+
+
+def test_indexing_is_not_a_reference_link():
+    assert summarize("Set grid[row][col] to the given value.") == "Set grid[row][col] to the given value."
+    assert summarize('Read config["db"]["host"] first.') == 'Read config["db"]["host"] first.'
+
+
 def test_clean_is_idempotent():
     doc = "Returns the {@code x}.\n\n<p>More <b>text</b> at https://a.b/c.\n@return x"
     once = clean_docstring(doc)

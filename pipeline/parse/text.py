@@ -44,7 +44,7 @@ _MD_IMAGE_RE = re.compile(r"!\[[^\[\]\n]*\]\([^()\n]*\)")
 # needs an identifier or path (a.b, A::b, A#b) inside and no word, bracket or "(" right before it,
 # so indexing (x[0]), generics (list[int]), [1]-style citations, "[a, b]" lists and optional
 # arguments in signatures (f([options]), [args...]) are left alone.
-_REF_LINK_RE = re.compile(r"(?<!\])\[([^\[\]\n]+)\]\[[^\[\]\s]*\]")
+_REF_LINK_RE = re.compile(r"(?<![\w\])])\[([^\[\]\n]+)\]\[[^\[\]\s]*\]")
 _BARE_LINK_RE = re.compile(r"(?<![\w\]\[(])\[([A-Za-z_]\w*(?:(?:\.|::|#)\w+)*(?:\(\))?)\](?![\[(:\w])")
 
 # C# XML documentation: <summary> holds the description; the other top-level elements
@@ -83,9 +83,9 @@ _HTML_TAG_RE = re.compile(
 )
 
 # Inline tags: {@link Foo#bar label} -> label, {@link Foo} -> Foo, {@code x} -> x, {@inheritDoc} -> "".
-_INLINE_TAG_RE = re.compile(r"\{@(\w+)\s*([^{}]*)\}")
+_INLINE_TAG_RE = re.compile(r"\{@(\w+)(?!\w)\s*([^{}]*)\}")
 # reST / Sphinx inline roles: :class:`~pkg.Foo` -> Foo, :meth:`title <target>` -> title.
-_ROLE_RE = re.compile(r":(?:[\w-]+:)*[\w-]+:`([^`]*)`")
+_ROLE_RE = re.compile(r"(?<![\w:-]):(?:[\w-]+:)*[\w-]+:`([^`]*)`")
 _DOUBLE_BACKTICK_RE = re.compile(r"``([^`]*)``")
 _BACKTICK_RE = re.compile(r"`([^`\n]*)`")
 _RDOC_LINK_RE = re.compile(r"\{([^{}\n]+)\}\[[^\]\s]*\]|\b(\w+)\[(?:https?:|rdoc-ref:|#|mailto:)[^\]\s]*\]")  # {text}[url], word[url]
@@ -96,7 +96,7 @@ _RDOC_CODE_RE = re.compile(r"(?<![\w+])\+([\w.:#?!]+)\+(?![\w+])")  # RDoc +code
 _DESC_TAG_RE = re.compile(r"^[@\\](?:brief|short|summary|description|desc|abstract|details)\b[:\s]*", re.IGNORECASE)
 _BLOCK_TAG_RE = re.compile(r"^[@\\][A-Za-z][\w-]*\b")
 # reST field lists (:param x:, :returns:, :rtype:, :raises ValueError:) and RDoc directives (:nodoc:).
-_FIELD_RE = re.compile(r"^:[A-Za-z][\w-]*(?:\s+[^:`\n]+)?:(?:\s|$)")
+_FIELD_RE = re.compile(r"^:[A-Za-z][\w-]*(?:\s[^:`\n]*)?:(?:\s|$)")
 # Google / Napoleon / RDoc / Markdown section headers.
 _SECTION_NAMES = (
     "args|arguments|parameters|params|param|other parameters|keyword args|keyword arguments|kwargs|"
@@ -326,7 +326,7 @@ _ABBREVIATIONS = frozenset(
     "e.g i.e etc vs cf al approx ca resp incl esp viz fig figs eq eqs no nos sec ref refs mr mrs ms dr st"
     " jr sr vol pp ed eds ex min max e.t.c w.r.t a.k.a".split()
 )
-_TERMINATOR_RE = re.compile(r"[.!?]+(?=[\"')\]]*(?:\s|$))")
+_TERMINATOR_RE = re.compile(r"(?<![.!?])[.!?]+(?=[\"')\]]*(?:\s|$))")
 
 
 def first_sentence(text: str) -> str:
