@@ -20,7 +20,8 @@ class _DefaultsHelp(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default" in text.lower() or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        if ("default" in text.lower() or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings
+                or isinstance(action, argparse._StoreFalseAction)):  # --no-x: "(default: True)" reads as "on"
             return text
         return f"{text} (default: %(default)s)"
 
@@ -61,21 +62,22 @@ class _DropImportNoise(logging.Filter):
         return "apitools not found" not in record.getMessage()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _print_to_stdout(text: str) -> None:
+    """print, except that a reader who went away (`--help | head`) is not an error: nothing is left
+    to tell them. stdout then goes to devnull so the exit-time flush is quiet too. Only these prints
+    are covered, so a BrokenPipeError of the run itself still fails it."""
     try:
-        return _main(argv)
+        print(text)
+        sys.stdout.flush()
     except BrokenPipeError:
-        # whoever read stdout went away (`--help | head`): nothing is left to tell them, and the
-        # run itself did not fail; stdout goes to devnull so the exit-time flush is quiet too
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.getLogger().addFilter(_DropImportNoise())
     if "-h" in argv or "--help" in argv:
-        print(_help())
+        _print_to_stdout(_help())
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pipeline").setLevel(logging.INFO)
@@ -92,16 +94,12 @@ def _main(argv: Sequence[str] | None) -> int:
             raise
         print(f"error: {user}", file=sys.stderr)
         return 2
-    print(f"pipeline finished in {result.seconds:.1f} s")
-    for line in result.summary:
-        print(f"  {line}")
+    lines = [f"pipeline finished in {result.seconds:.1f} s", *(f"  {line}" for line in result.summary)]
     if result.counters:
-        print("Beam counters (namespace codesage, by stage):")
-        for line in result.counters:
-            print(f"  {line}")
-    shards = result.manifest.shards
-    print(f"output: {result.out_dir} ({len(shards)} shards; manifest.json"
-          + (f"; report {result.report}" if result.report else "") + ")")
+        lines += ["Beam counters (namespace codesage, by stage):", *(f"  {line}" for line in result.counters)]
+    lines.append(f"output: {result.out_dir} ({len(result.manifest.shards)} shards; manifest.json"
+                 + (f"; report {result.report}" if result.report else "") + ")")
+    _print_to_stdout("\n".join(lines))
     return 0
 
 

@@ -100,16 +100,22 @@ REASON_MEANINGS: tuple[tuple[str, str], ...] = (
     (r"unknown_language:(.+)$", "language {0} is not one the pipeline knows"),
     (r"invalid_field:(.+)$", "the {0} field has an unusable value"),
     (r"missing_content$", "the row has no content"),
-    (r"invalid_json$", "a JSONL line that is not a JSON object"),
+    (r"invalid_json$", "a JSONL line that is not valid JSON (or nests deeper than the parser can)"),
+    (r"not_a_json_object$", "a JSONL line that is valid JSON but not an object"),
+    (r"missing_field:(.+)$", "a JSONL line without a string {0} field"),
+    (r"undecodable_path$", "a file name that is not valid UTF-8 (shown with \\xNN escapes)"),
+    (r"symlink_outside_tree$", "a link to a file outside the source tree, never read"),
+    (r"truncated_compressed_file$", "a .gz or .bz2 input that ends before its end-of-stream marker; the path names "
+                                    "the line reached"),
     (r"symlinked_directory$", "a symbolic link to a folder, not followed"),
-    (r"not_a_regular_file$", "not a regular file (a FIFO, socket, device or a link out of the tree)"),
+    (r"not_a_regular_file$", "not a regular file (a named pipe, socket or device, or a link to one)"),
     (r"unreadable_directory:(.+)$", "a folder that could not be listed ({0})"),
     (r"unreadable:(.+)$", "a file that could not be read ({0})"),
     (r"unreadable_file:(.+)$", "an input file that could not be opened ({0})"),
     (r"corrupt_file:(.+)$", "an input file that stopped decoding part-way ({0}); the path names the line"),
     (r"too_large_to_read>(\d+)$", "larger than {0} bytes (--max-read-bytes), not loaded"),
     (r"corrupt_parquet_row_group:?\s*(.*)$", "a Parquet row group that failed to decode ({0}); the path says how "
-                                             "many rows it held"),
+                                             "many of its rows were not read (rows_not_read)"),
     # filter
     (r"size<1$", "empty file (smaller than 1 byte, --min-bytes)"),
     (r"size<(\d+)$", "file smaller than {0} bytes (--min-bytes)"),
@@ -133,6 +139,8 @@ REASON_MEANINGS: tuple[tuple[str, str], ...] = (
     (r"max_depth_exceeded$", "syntax tree deeper than --max-tree-depth"),
     (r"syntax_error_ratio>(.+)$", "syntax errors cover more than {0} of the file"),
     (r"unsupported_language:([^:]+).*$", "no parser for {0}"),
+    (r"extract_failed:([^:]+).*$", "extraction raised {0} on this file (a bug: please report it with the file)"),
+    (r"summary_failed:(.+)$", "summary cleaning raised {0} on this docstring (a bug: please report it)"),
     # pair_filter
     (r"body_lines<(\d+)$", "function body shorter than {0} non-empty lines (documentation does not count; "
                            "--min-body-lines)"),

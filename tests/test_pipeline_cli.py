@@ -24,3 +24,10 @@ def test_help_into_a_closed_pipe_is_quiet():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_help_does_not_call_an_off_switch_on():
+    """`--no-pair-dedup` stores False into pair_dedup (default True): "(default: True)" read as "on"."""
+    text = " ".join(_help().split())
+    after = text.split(" --no-pair-dedup ", 1)[1].split("  --", 1)[0][:300]
+    assert "default: True" not in after

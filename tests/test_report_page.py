@@ -654,3 +654,23 @@ def test_report_fits_420px_without_sideways_scrolling(pipeline_out: Path, tmp_pa
     assert info["viewport"] == 420 and info["width"] <= 420, info["width"]
     for plot in info["plots"]:
         assert plot["x"] >= 0 and plot["x"] + plot["w"] <= info["viewport"] + 0.5, plot
+
+
+def test_every_reject_reason_the_pipeline_writes_has_a_meaning():
+    """The reason glossary covers each reason string the readers, filters, dedup, parse and pair
+    filter produce (they were listed from the code), and the read reasons say what the code does."""
+    from pipeline.report import reason_meaning
+
+    reasons = ["invalid_utf8", "invalid_utf8:path", "binary", "no_language", "unknown_language:.xyz",
+               "invalid_field:licenses", "missing_content", "invalid_json", "not_a_json_object", "missing_field:content",
+               "symlinked_directory", "symlink_outside_tree", "not_a_regular_file", "undecodable_path",
+               "unreadable_directory:PermissionError", "unreadable:OSError", "unreadable_file:PermissionError",
+               "corrupt_file:zlib.error", "truncated_compressed_file", "too_large_to_read>67108864",
+               "corrupt_parquet_row_group: ArrowInvalid", "extract_failed:ValueError: x", "summary_failed:ValueError",
+               "size<1", "exact_duplicate", "duplicate_id", "near_duplicate jaccard>=0.70", "parse_timeout",
+               "body_lines<2", "empty_hard_positive", "summary_tokens<3", "summary_not_english:fr"]
+    missing = [r for r in reasons if not reason_meaning(r)]
+    assert missing == []
+    assert "not valid JSON" in reason_meaning("invalid_json")
+    assert "out of the tree" not in reason_meaning("not_a_regular_file")
+    assert "rows_not_read" in reason_meaning("corrupt_parquet_row_group: ArrowInvalid")
