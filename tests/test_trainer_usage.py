@@ -87,6 +87,28 @@ def test_contrastive_resume_without_a_checkpoint_starts_from_step_0(out, tmp_pat
     assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [1, 2, 3]  # the first run's rows are gone
 
 
+def test_contrastive_resume_without_a_checkpoint_checks_the_folder_and_its_settings(out, tmp_path, capsys):
+    """Restarting from step 0 under --resume must not write into a folder that is not a stage-2 run
+    (a wrong --out), must not silently change the run's settings, and must not leave the earlier run's
+    evaluation beside the new run."""
+    other = tmp_path / "pipeline-out"
+    other.mkdir()
+    (other / "report.html").write_text("the pipeline's report")
+    base = ["contrastive", "--data", out, "--init", _bert(out), "--no-export", *STAGE2]
+    assert _main(base + ["--out", other, "--max-steps", "1", "--resume"]) == 2
+    assert "is not a stage-2 run folder" in _error(capsys)
+    assert [p.name for p in other.iterdir()] == ["report.html"] and (other / "report.html").read_text() == "the pipeline's report"
+
+    run = tmp_path / "run"
+    assert _main(base + ["--out", run, "--max-steps", "1"]) == 0
+    (run / "eval.json").write_text("{}")
+    capsys.readouterr()
+    assert _main(base + ["--out", run, "--max-steps", "1", "--resume", "--lr", "1e-3"]) == 2
+    assert "--resume with settings that differ" in (err := _error(capsys)) and "--lr" in err, err
+    assert _main(base + ["--out", run, "--max-steps", "2", "--resume"]) == 0
+    assert not (run / "eval.json").exists()
+
+
 def test_save_every_help_says_what_0_means():
     block = _help_blocks("contrastive")["--save-every"]
     assert "when resuming is wanted" not in block
@@ -279,6 +301,21 @@ def test_pretrain_stops_when_the_first_step_masks_nothing(out, empty_docs, tmp_p
     assert not (run / "metrics.jsonl").exists() or read_metrics(run / "metrics.jsonl") == []
 
 
+def test_pretrain_checks_for_nothing_to_learn_only_on_a_fresh_start(out, tmp_path, capsys):
+    """One real document, one empty: with one sequence per step, step 1 masks tokens and step 2 (the
+    empty document) none. An uninterrupted run finishes; a run resumed at step 2 must finish too (the
+    check is for an empty corpus, i.e. step 1 of a fresh run; it used to refuse this resume forever)."""
+    rows = make_rows(2)
+    rows[1].update(content="", identifiers=[], size=0)
+    data = write_shards(tmp_path / "mixed", rows, n_shards=1)
+    flags = ["--data", data, "--tokenizer", _tok(out), "--size", "tiny", "--seq-len", "512", "--batch-size", "1",
+             "--unit-rows", "1", "--shuffle-buffer", "1", "--dobf-prob", "0", "--save-every", "1", "--seed", "0",
+             "--no-progress"]
+    assert _main(["pretrain", *flags, "--out", tmp_path / "whole", "--max-steps", "2"]) == 0, _error(capsys)
+    assert _main(["pretrain", *flags, "--out", tmp_path / "split", "--max-steps", "1"]) == 0, _error(capsys)
+    assert _main(["pretrain", *flags, "--out", tmp_path / "split", "--max-steps", "2", "--resume"]) == 0, _error(capsys)
+
+
 # ------------------------------------------------------------------------ 10: --languages
 
 
@@ -332,6 +369,14 @@ def test_loading_a_stage1_export_prints_no_load_report(runs, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(broken)], capture_output=True, text=True, cwd=REPO, env=ENV, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "warning:" in proc.stderr and "encoder.layer.1.output.dense.weight" in proc.stderr, proc.stderr[-3000:]
+    # a fatal load error keeps transformers' report, which names the offending weight
+    import torch
+
+    bad = {k: (torch.zeros(v.shape[0], v.shape[1] + 1) if k.endswith("layer.0.output.dense.weight") else v)
+           for k, v in weights.items()}
+    save_file(bad, str(broken / "model.safetensors"), metadata={"format": "pt"})
+    proc = subprocess.run([sys.executable, "-c", code, str(broken)], capture_output=True, text=True, cwd=REPO, env=ENV, timeout=240)
+    assert proc.returncode != 0 and "layer.0.output.dense.weight" in proc.stderr, proc.stderr[-3000:]
 
 
 def test_a_refused_run_prints_nothing_from_deepspeed(out, tmp_path):

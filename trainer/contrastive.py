@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trainer.errors import UserError
-from trainer.runfolder import PATH, check_run_folder, fixed_settings
+from trainer.runfolder import PATH, STAGE2, check_run_folder, fixed_settings
 
 
 @dataclass
@@ -185,7 +185,7 @@ def train(cfg: ContrastiveConfig) -> dict:
     rt = setup_runtime(seed=cfg.seed)
     out = Path(cfg.out)
     check_run_folder(rt, out, resume=cfg.resume, settings_file="config.json", settings_of=resume_settings,
-                     new_record={**asdict(cfg), "world_size": rt.world_size}, paths=RESUME_PATHS)
+                     new_record={**asdict(cfg), "world_size": rt.world_size}, paths=RESUME_PATHS, kind=STAGE2)
     import torch
 
     from trainer.encoder import load_encoder
@@ -210,6 +210,7 @@ def train(cfg: ContrastiveConfig) -> dict:
         start = int(load_checkpoint(engine, out)["step"])
     elif cfg.resume and rt.is_main:
         print(f"resume: no complete checkpoint in {out} yet; starting from step 0", file=sys.stderr)
+        remove_earlier_results(out)
     if rt.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps({**asdict(cfg), "init_dir": str(model_dir), "world_size": rt.world_size,
@@ -263,6 +264,19 @@ def train(cfg: ContrastiveConfig) -> dict:
     return summary
 
 
+EARLIER_RESULTS = ("eval.json", "summary.json", "report.html")
+
+
+def remove_earlier_results(out: Path) -> None:
+    """Before a restart from step 0 in an earlier run's folder: its evaluation, summary, report and
+    exported model described that run, not this one (the report would show the old evaluation as this
+    run's). The model folder goes only when it is this trainer's export (it holds codesage_stage2.json)."""
+    for name in EARLIER_RESULTS:
+        (out / name).unlink(missing_ok=True)
+    if (out / "model" / "codesage_stage2.json").is_file():
+        shutil.rmtree(out / "model")
+
+
 def export_model(engine, encoder, tokenizer, out_dir: Path, rt, cfg: ContrastiveConfig, summary: dict) -> None:
     """Export on the main rank; under ZeRO-3 every rank first gathers the partitioned parameters. An
     earlier export in `out_dir` (a run restarted or continued with --resume) is replaced as a whole, so
@@ -271,8 +285,8 @@ def export_model(engine, encoder, tokenizer, out_dir: Path, rt, cfg: Contrastive
 
     from trainer.st_export import export_encoder
 
-    if rt.is_main and out_dir.is_dir():
-        shutil.rmtree(out_dir)
+    if rt.is_main and (out_dir / "codesage_stage2.json").is_file():
+        shutil.rmtree(out_dir)  # this trainer's earlier export: replaced whole, never mixed with the new one
     params = list(encoder.parameters())
     stage = engine.zero_optimization_stage() if hasattr(engine, "zero_optimization_stage") else 0
     if stage == 3:

@@ -136,10 +136,19 @@ def load_encoder(name_or_path: str | os.PathLike, *, dtype: torch.dtype = torch.
 
     model_dir = resolve_model_dir(name_or_path)
     masked_lm = is_masked_lm_folder(model_dir)
+    def from_pretrained(silence: bool):
+        with _load_report_silenced(silence):
+            return AutoModel.from_pretrained(str(model_dir), trust_remote_code=False, dtype=dtype, output_loading_info=True)
+
     try:
-        with _load_report_silenced(masked_lm):
-            backbone, info = AutoModel.from_pretrained(str(model_dir), trust_remote_code=False, dtype=dtype,
-                                                       output_loading_info=True)
+        try:
+            backbone, info = from_pretrained(masked_lm)
+        except Exception:
+            if not masked_lm:
+                raise
+            # the silenced report held the details of this failure (e.g. a weight of the wrong shape):
+            # load again with it shown, which fails the same way
+            backbone, info = from_pretrained(False)
     except (OSError, ValueError) as exc:
         raise UserError(f"could not load a model from {model_dir} ({exc}); pass a folder that AutoModel loads") from None
     if masked_lm:

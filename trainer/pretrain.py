@@ -345,7 +345,7 @@ def _train(cfg: PretrainConfig, rt, out: Path, streams: int, info: dict) -> dict
             micro = [next(micro_batches) for _ in range(cfg.grad_accum)]
             local_masked = sum(int((mb["labels"] != -100).sum()) for mb in micro)
             (global_masked,) = rt.all_reduce_sum([local_masked])
-            if step == start_step + 1 and global_masked == 0:
+            if start_step == 0 and step == 1 and global_masked == 0:  # a fresh start only (see nothing_to_learn)
                 raise nothing_to_learn(cfg, step)
             scale = rt.world_size * cfg.grad_accum / max(global_masked, 1.0)
             step_loss = step_correct = 0.0

@@ -134,13 +134,16 @@ def saved_record(out: Path, settings_file: str) -> dict | None:
 
 
 def check_run_folder(rt, out: Path, *, resume: bool, settings_file: str, settings_of, new_record: dict,
-                     paths: dict[str, str] | tuple[str, ...] = ()) -> None:
+                     paths: dict[str, str] | tuple[str, ...] = (), kind: str | None = None) -> None:
     """Refuse a non-empty `out` without `resume`, and a resume whose settings differ (module docstring).
 
     `settings_of(record) -> {flag name: value}` extracts the resume-fixed settings from a run record (the
     dict saved in `out/settings_file`); it is applied to the saved record and to `new_record`, this
     invocation's record. `paths` maps the flag names whose values are paths to PATH or to the pipeline
-    table a data flag reads (`settings_differences`). Call on every rank.
+    table a data flag reads (`settings_differences`). With `kind` (STAGE2), a resume in a non-empty
+    folder without a checkpoint is also checked: the folder must be a run of that kind (a wrong --out,
+    e.g. the pipeline's output folder, is never written into) and its saved settings must match, since
+    the run restarts from step 0 there and replaces what the earlier run left. Call on every rank.
     """
     from trainer.runtime import latest_checkpoint
 
@@ -148,7 +151,11 @@ def check_run_folder(rt, out: Path, *, resume: bool, settings_file: str, setting
     if rt.is_main:
         try:
             check_out_dir(out, resume)
-            if resume and latest_checkpoint(out) is not None:
+            fresh_in_old_run = (resume and kind is not None and latest_checkpoint(out) is None
+                                and out.is_dir() and any(out.iterdir()))
+            if fresh_in_old_run and run_kind(out) != kind:
+                raise UserError(f"--out {out} is not empty and is not a {kind} run folder; choose a new --out")
+            if (resume and latest_checkpoint(out) is not None) or fresh_in_old_run:
                 saved = saved_record(out, settings_file)
                 if saved is not None:
                     diffs = settings_differences(settings_of(saved), settings_of(new_record), paths)
