@@ -151,11 +151,12 @@ def check_run_folder(rt, out: Path, *, resume: bool, settings_file: str, setting
     if rt.is_main:
         try:
             check_out_dir(out, resume)
-            fresh_in_old_run = (resume and kind is not None and latest_checkpoint(out) is None
+            has_checkpoint = resume and latest_checkpoint(out) is not None
+            fresh_in_old_run = (resume and kind is not None and not has_checkpoint
                                 and out.is_dir() and any(out.iterdir()))
             if fresh_in_old_run and run_kind(out) != kind:
                 raise UserError(f"--out {out} is not empty and is not a {kind} run folder; choose a new --out")
-            if (resume and latest_checkpoint(out) is not None) or fresh_in_old_run:
+            if has_checkpoint or fresh_in_old_run:
                 saved = saved_record(out, settings_file)
                 if saved is not None:
                     diffs = settings_differences(settings_of(saved), settings_of(new_record), paths)

@@ -49,11 +49,15 @@ STDLIB_EXCLUDE = ("site-packages", "dist-packages")
 
 @dataclasses.dataclass(frozen=True)
 class TreeSource:
-    root: str                               # absolute folder
+    root: str                               # the folder, as its real path (resolved on construction)
     repo: str                               # the `repo` value of its records
     files: tuple[str, ...] | None = None    # relative paths; None = walk the folder
     exclude_dirs: tuple[str, ...] = ()      # directory names skipped anywhere in the tree
     max_files: int | None = None            # deterministic cap (see `list_tree`)
+
+    def __post_init__(self):
+        # the real path (links resolved), once: every file's "inside the tree?" check compares against it
+        object.__setattr__(self, "root", os.path.realpath(self.root))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +146,8 @@ class OutsideTree(Exception):
 
 def read_regular_file(full: str, limit: int, root: str | None = None) -> bytes:
     """Up to `limit` bytes of the regular file `full`; NotRegularFile for anything else, OutsideTree
-    when `root` is given and the file lies outside it, OSError when it cannot be opened or read.
+    when `root` (a real path, as TreeSource.root is) is given and the file lies outside it, OSError
+    when it cannot be opened or read.
 
     The path is resolved once and that resolved path is what is checked and opened, with O_NOFOLLOW
     (a link swapped in afterwards fails to open instead of being followed); on Linux the opened file's
@@ -152,7 +157,7 @@ def read_regular_file(full: str, limit: int, root: str | None = None) -> bytes:
     again with fstat.
     """
     real = os.path.realpath(full)
-    real_root = os.path.realpath(root) if root is not None else None
+    real_root = root
     if real_root is not None and os.path.commonpath([real_root, real]) != real_root:
         raise OutsideTree(full)
     if not stat.S_ISREG(os.stat(real).st_mode):
