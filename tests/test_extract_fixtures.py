@@ -318,6 +318,17 @@ def test_text_before_a_function_on_its_first_line():
     assert fns["A.g"].docstring == "Doc two."
 
 
+def test_marker_rules_above_a_line_doc_are_decoration():
+    # RDoc's `##` opener and `###`/`//////` banners are delimiters, not doc text
+    ruby = "##\n# Iterate over each node.\n#\n# More.\ndef each\n  a = 1\n  b = 2\nend\n"
+    fn = Extractor("ruby").extract(ruby).functions[0]
+    assert fn.docstring == "Iterate over each node.\n\nMore."
+    assert (fn.start_line, fn.code.splitlines()[0]) == (1, "def each")
+    go = "package p\n\n//////////\n// Sum adds.\n//////////\nfunc Sum(a int) int {\n\tb := a\n\treturn b\n}\n"
+    fn = Extractor("go").extract(go).functions[0]
+    assert (fn.docstring, fn.start_line) == ("Sum adds.", 3)
+
+
 def test_ruby_class_self_block_is_no_scope():
     names = [f.name for f in Extractor("ruby").extract(
         "class Tempfile\n  class << self\n    def open(*args)\n      x = 1\n    end\n  end\n"

@@ -109,6 +109,14 @@ def test_javadoc_inline_and_block_tags_and_html():
     assert cleaned.split("\n\n")[1] == "This method is useful in combination with List.addAll."
 
 
+def test_javadoc_link_to_a_member_with_several_parameters_keeps_it_whole():
+    # the reference's parameter list holds spaces; only text after it is a label
+    assert (summarize("Tests {@link ObjectUtils#compare(Comparable, Comparable, boolean)}.")
+            == "Tests ObjectUtils.compare(Comparable, Comparable, boolean).")
+    assert summarize("Calls {@link #put(Object, Object) put} twice.") == "Calls put twice."
+    assert summarize("Uses {@linkplain Map#get(Object) the getter} here.") == "Uses the getter here."
+
+
 def test_javadoc_first_sentence_stops_at_paragraph_tag():
     doc = "Creates a new instance without a period\n<p>Second paragraph. More."
     assert summarize(doc) == "Creates a new instance without a period"

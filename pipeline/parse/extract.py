@@ -531,14 +531,21 @@ class Extractor:
         if prefix is None:
             return None
         run = []
+        taken = 0
         stops = tuple(r for r in doc.reject_prefixes if len(r) > len(prefix)) + tuple(o for o, _ in doc.block_markers)
         for c in comments[k:]:
             t = self._text(c)
             if not t.startswith(prefix) or t.startswith(stops):
                 break
-            run.append(t[len(prefix):].rstrip())
+            taken += 1
+            line = t[len(prefix):].rstrip()
+            if line and not line.strip(prefix):
+                # a rule of the marker itself (RDoc's `##` opener, `###`, `//////` banners) is
+                # comment decoration, like the delimiters: part of the doc, not of its text
+                continue
+            run.append(line)
         run.reverse()
-        return comments[k + len(run) - 1], inspect.cleandoc("\n".join(run))
+        return comments[k + taken - 1], inspect.cleandoc("\n".join(run))
 
     @staticmethod
     def _clean_block(text: str, opener: str, closer: str) -> str:

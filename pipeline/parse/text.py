@@ -184,6 +184,10 @@ def _url_residue(match: re.Match) -> str:
     return tail
 
 
+# a {@link} reference: a token without spaces, then its member's (parameter, list) if any
+_LINK_TARGET_RE = re.compile(r"[^\s(]*(?:\([^()]*\))?")
+
+
 def _inline_tag(match: re.Match) -> str:
     tag, arg = match.group(1).lower(), match.group(2).strip()
     if tag in ("inheritdoc", "docroot"):
@@ -191,10 +195,13 @@ def _inline_tag(match: re.Match) -> str:
     if tag in ("link", "linkplain", "linkcode", "see", "tutorial"):
         if "|" in arg:                       # JSDoc {@link url|text}
             return arg.split("|", 1)[1].strip()
-        parts = arg.split(None, 1)
-        if len(parts) == 2:                  # {@link Foo#bar the label}
-            return parts[1]
-        return parts[0].lstrip("#").replace("#", ".") if parts else ""
+        # the reference is one token, but a member's parameter list may hold spaces:
+        # {@link Foo#bar(int, String) the label}
+        target = _LINK_TARGET_RE.match(arg).group(0)
+        label = arg[len(target):].strip()
+        if label:                            # {@link Foo#bar the label}
+            return label
+        return target.lstrip("#").replace("#", ".")
     return arg                               # {@code x}, {@literal x}, {@value X}
 
 
