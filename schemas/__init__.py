@@ -15,10 +15,11 @@ from .contract import (
     schema_for,
 )
 from .manifest import MANIFEST_NAME, Manifest, ShardInfo, read_manifest
-from .validate import SchemaError, validate
+from .validate import SchemaError, validate, version_problem
 
 __all__ = [
     "FILES_SCHEMA", "IDENTIFIER_KINDS", "IDENTIFIER_SPAN", "PAIRS_SCHEMA", "REJECT_STAGES",
     "REJECTED_SCHEMA", "SCHEMA_VERSION", "SCHEMAS", "SPLITS", "schema_for", "MANIFEST_NAME",
     "Manifest", "ShardInfo", "read_manifest", "SchemaError", "validate",
+    "version_problem",
 ]

@@ -48,6 +48,17 @@ def _check_values(name: str, table: pa.Table, kind: str) -> None:
                     raise SchemaError(kind, "identifiers", "span end past the end of content")
 
 
+def version_problem(schema: pa.Schema) -> str | None:
+    """None when `schema`'s metadata names this code's schema version (or no version: tables
+    written by other tools); else the problem, e.g. "written with schema version 2, this code
+    implements version 1". Readers call it before trusting any column's meaning."""
+    version = (schema.metadata or {}).get(b"codesage.schema_version")
+    if version is None or version.decode("utf-8", "replace") == str(SCHEMA_VERSION):
+        return None
+    return (f"written with schema version {version.decode('utf-8', 'replace')}, "
+            f"this code implements version {SCHEMA_VERSION}")
+
+
 def _kind_and_version(table: pa.Table, kind: str | None) -> str:
     """The table kind to check: `kind`, else the one the table's schema metadata names (every shard
     the pipeline writes carries `codesage.table` and `codesage.schema_version`). A table stamped with
@@ -61,10 +72,9 @@ def _kind_and_version(table: pa.Table, kind: str | None) -> str:
         kind = stamped
     if kind not in SCHEMAS:
         raise SchemaError(str(kind), None, f"unknown kind; one of {sorted(SCHEMAS)}")
-    version = meta.get(b"codesage.schema_version")
-    if version is not None and version.decode("utf-8", "replace") != str(SCHEMA_VERSION):
-        raise SchemaError(kind, None, f"written with schema version {version.decode('utf-8', 'replace')}, "
-                                      f"this code implements version {SCHEMA_VERSION}")
+    problem = version_problem(table.schema)
+    if problem:
+        raise SchemaError(kind, None, problem)
     return kind
 
 

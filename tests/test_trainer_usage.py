@@ -386,3 +386,39 @@ def test_a_refused_run_prints_nothing_from_deepspeed(out, tmp_path):
     proc = _run(["trainer", "pretrain", "--data", out, "--tokenizer", _tok(out), "--out", busy, *STAGE1])
     assert proc.returncode == 2 and "not empty" in proc.stderr
     assert "DeepSpeed" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def _restamp(folder: Path, version: bytes) -> None:
+    """Rewrite the first shard of `folder` as if another pipeline version had written it."""
+    import pyarrow.parquet as pq
+
+    shard = sorted(folder.glob("*.parquet"))[0]
+    table = pq.read_table(shard)
+    meta = dict(table.schema.metadata or {})
+    meta[b"codesage.schema_version"] = version
+    pq.write_table(table.replace_schema_metadata(meta), shard)
+
+
+def test_shards_of_another_schema_version_are_refused_by_every_reader(out, tmp_path, capsys):
+    """Columns of another contract version may keep their names and change their meaning: the
+    trainer refuses them, as schemas.validate does, instead of training on them."""
+    import shutil
+
+    data = tmp_path / "OUT"
+    shutil.copytree(out, data)
+    _restamp(data / "pairs", b"2")
+    _restamp(data / "files", b"2")
+    runs = {
+        "contrastive": ["contrastive", "--data", data, "--init", _bert(out), "--out", tmp_path / "run", "--max-steps", "1", *STAGE2],
+        "embed": ["embed", "--model", _bert(out), "--data", data / "pairs", "--split", "train", "--out", tmp_path / "v.parquet"],
+        "tokenizer": ["tokenizer", "--data", data, "--out", tmp_path / "tok", "--vocab-size", "300"],
+        "pretrain": ["pretrain", "--data", data, "--tokenizer", _tok(out), "--size", "tiny", "--out", tmp_path / "p",
+                     "--max-steps", "1", *STAGE1],
+    }
+    for name, argv in runs.items():
+        assert _main(argv) == 2, name
+        line = _error(capsys)
+        assert "written with schema version 2, this code implements version 1" in line, (name, line)
+    # version 1 (and unstamped tables of other tools) still read
+    _restamp(data / "pairs", b"1")
+    assert _main(runs["embed"]) == 0

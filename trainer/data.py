@@ -93,6 +93,17 @@ def wrong_table_message(where, found: str | None, wanted: str) -> str | None:
             f"or its {wanted}/ folder")
 
 
+def check_schema_version(path, schema) -> None:
+    """UserError when shard `path` (Arrow `schema`) was written with another schema version of the
+    contract than this code reads: its columns may keep their names and change their meaning."""
+    from schemas import version_problem
+
+    problem = version_problem(schema)
+    if problem:
+        raise UserError(f"shard {path} was {problem}; re-run this version's pipeline, or train with the "
+                        "version that wrote it")
+
+
 def open_shard(path: str | Path, needs: tuple[str, ...] = ()):
     """Open a shard (pyarrow.parquet.ParquetFile), checking it is readable and has `needs` columns
     (a shard of the pipeline's pairs table, which has none of them, is named as such)."""
@@ -102,6 +113,7 @@ def open_shard(path: str | Path, needs: tuple[str, ...] = ()):
         pf = pq.ParquetFile(str(path))
     except Exception as exc:  # pyarrow raises several types for corrupt/truncated files
         raise UserError(f"cannot read shard {path} ({type(exc).__name__}: {exc}); re-create it or remove it from --data") from None
+    check_schema_version(path, pf.schema_arrow)
     names = set(pf.schema_arrow.names)
     if any(column not in names for column in needs):
         message = wrong_table_message(Path(path).parent, table_kind(pf.schema_arrow), "files")

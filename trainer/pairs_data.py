@@ -26,19 +26,26 @@ from typing import Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from trainer.errors import UserError
 
 
 def shard_files(path: str | os.PathLike, table: str = "pairs") -> list[str]:
     p = Path(path)
-    if p.is_file():
-        return [str(p)]
     if (p / table).is_dir():
         p = p / table
-    files = sorted(glob.glob(str(p / "*.parquet")))
+    files = [str(p)] if p.is_file() else sorted(glob.glob(str(p / "*.parquet")))
     if not files:
         raise UserError(f"no Parquet shards in {p}; pass the pipeline's OUT/{table} folder")
+    from trainer.data import check_schema_version
+
+    for f in files:  # footers only; a dataset would read just the first file's metadata
+        try:
+            schema = pq.read_schema(f)
+        except (pa.ArrowException, OSError) as exc:
+            raise UserError(f"cannot read shard {f} ({type(exc).__name__}: {exc}); re-create it or remove it") from None
+        check_schema_version(f, schema)
     return files
 
 
@@ -152,8 +159,6 @@ def write_pairs(rows: list[dict], out_dir: str | os.PathLike, shards: int = 1) -
                "summary": None, "code": "", "code_hard": None}
         row.update(r)
         full.append(row)
-    import pyarrow.parquet as pq
-
     for s in range(shards):
         part = full[s::shards]
         table = validate(pa.Table.from_pylist(part, schema=PAIRS_SCHEMA), "pairs")
