@@ -2,6 +2,8 @@
 line ranges, docstrings, hard positives, syntax errors, non-ASCII offsets, bounds."""
 from __future__ import annotations
 
+import dataclasses
+
 import re
 from pathlib import Path
 
@@ -316,6 +318,35 @@ def test_text_before_a_function_on_its_first_line():
                                "    int c = a + b;\n    return c;\n}")
     assert fns["A.g"].code == "int g(int a) {\n    int c = a;\n    return c;\n}"
     assert fns["A.g"].docstring == "Doc two."
+
+
+@pytest.mark.parametrize("lang,src,hard", [
+    ("c", "/** Doc. */\nint f(int a) {\n  if (a)\n    return 1;\n  else\n    return 2;\n  while (a) return 3;  // why\n  foo();\n}\n",
+     "if (a)\n  ;\nelse\n  ;\nwhile (a) ;  // why\nfoo();"),
+    ("java", "class A {\n  /** Doc. */\n  int f(int a) {\n    for (int x : y) return x;\n    b();\n    return 0;\n  }\n}\n",
+     "for (int x : y) ;\nb();"),
+    ("c-sharp", "class A {\n  /// <summary>Doc.</summary>\n  int F(int a) {\n    foreach (var x in y) return x;\n    B();\n  }\n}\n",
+     "foreach (var x in y) ;\nB();"),
+    ("php", "<?php\n/** Doc. */\nfunction f($a) {\n  if ($a) return 1;\n  elseif ($b) return 2;\n  b();\n}\n",
+     "if ($a) ;\nelseif ($b) ;\nb();"),
+    ("typescript", "/** Doc. */\nfunction f(a: number) {\n  if (a) return 1;\n  b();\n  return 2;\n}\n", "if (a) ;\nb();"),
+    ("ruby", "# Doc.\ndef f(x)\n  return 1 if x\n  y = 2\n  return y unless x # why\n  z = 3\nend\n", "y = 2\nz = 3"),
+])
+def test_a_return_that_is_a_whole_statement_body_leaves_an_empty_one(lang, src, hard):
+    """Removing `return 1;` from `if (a) return 1;` would hand the if the next statement as its
+    body; its `;` stays. Ruby's `return x if c` goes as a whole (not leaving ` if c`)."""
+    (fn,) = Extractor(lang).extract(src).functions
+    assert fn.code_hard == hard
+
+
+def test_a_bare_return_parent_the_grammar_lacks_is_a_spec_error(monkeypatch):
+    from pipeline.languages import registry
+
+    spec = registry.get("c")
+    settings = dict(spec.settings, returns={"bare_parent_types": ["if_statement", "when_statement"]})
+    monkeypatch.setattr(registry, "get", lambda key: dataclasses.replace(spec, settings=settings))
+    with pytest.raises(ValueError, match="bare_parent_types names no node type of the grammar: when_statement"):
+        Extractor("c")
 
 
 def test_marker_rules_above_a_line_doc_are_decoration():

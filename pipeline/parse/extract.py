@@ -241,6 +241,12 @@ class Extractor:
         self.wrapper_types = frozenset(fn_settings.get("wrapper_types", []))
         self.body_delimiters = tuple(fn_settings.get("body_delimiters", []))
         self.doc = DocStyle.from_settings(spec.settings.get("doc", {}))
+        # a return that is a whole control-statement body keeps its ";" in code_hard (see _texts)
+        self.bare_return_parents = frozenset(spec.settings.get("returns", {}).get("bare_parent_types", []))
+        unknown = sorted(t for t in self.bare_return_parents if self.language.id_for_node_kind(t, True) is None)
+        if unknown:
+            raise ValueError(f"spec {spec.key!r}: [returns] bare_parent_types names no node type of the grammar: "
+                             f"{', '.join(unknown)}")
         token = spec.settings.get("identifiers", {}).get("token")
         # occurrences of defined names: a lexical scan of this token regex outside comments,
         # strings and ERROR regions (fast), or, without it, the @reference captures (exact)
@@ -326,7 +332,8 @@ class Extractor:
             return FileExtraction([], [], error="max_depth_exceeded", syntax_errors=n_errors)
 
         returns = token_caps.get("return", [])
-        return_spans = _ReturnSpans(returns)  # sorted on first use: only documented functions need them
+        # sorted on first use: only documented functions need them
+        return_spans = _ReturnSpans(returns, self.bare_return_parents)
 
         functions: list[Function] = []
         skipped = 0
@@ -649,11 +656,16 @@ class Extractor:
         return_spans = return_spans.get()
         i = _first_at_or_after(return_spans, lo)
         while i < len(return_spans) and return_spans[i][0] < hi:
-            s, e, sp, ep = return_spans[i]
+            s, e, sp, ep, bare = return_spans[i]
             if e <= hi:
                 ret_end = offsets.char(e, ep)
-                ret_end = self._comment_after(content, offsets, outer, e, ret_end, ep[0]) or ret_end
-                ret_removals.append((offsets.char(s, sp) - base, ret_end - base))
+                if bare and content[ret_end - 1] == ";":
+                    # the whole body of `if (c) return 1;`: removed outright, the header would take
+                    # the next statement as its body; its ";" stays as an empty statement
+                    ret_removals.append((offsets.char(s, sp) - base, ret_end - 1 - base))
+                else:
+                    ret_end = self._comment_after(content, offsets, outer, e, ret_end, ep[0]) or ret_end
+                    ret_removals.append((offsets.char(s, sp) - base, ret_end - base))
             i += 1
         body_lines = count_nonempty_lines(remove_spans(inner, doc_removals))
         code_hard = dedent_block(remove_spans(inner, sorted(doc_removals + ret_removals)))
@@ -858,18 +870,24 @@ def _unparsed_regions(root) -> tuple[list, int]:
 
 
 class _ReturnSpans:
-    """The file's return statements as sorted (start_byte, end_byte, start_point, end_point),
-    built on the first `get()`."""
+    """The file's return statements as sorted (start_byte, end_byte, start_point, end_point, bare),
+    built on the first `get()`; `bare`: the return's parent is one of `bare_parents` (it is a
+    control statement's whole body)."""
 
-    __slots__ = ("_nodes", "_spans")
+    __slots__ = ("_nodes", "_bare_parents", "_spans")
 
-    def __init__(self, nodes):
+    def __init__(self, nodes, bare_parents=frozenset()):
         self._nodes = nodes
+        self._bare_parents = bare_parents
         self._spans = None
 
     def get(self) -> list[tuple]:
         if self._spans is None:
-            self._spans = sorted((n.start_byte, n.end_byte, n.start_point, n.end_point) for n in self._nodes)
+            bare = self._bare_parents
+            # Node.parent walks down from the root: only asked for when the spec names bare parents
+            self._spans = sorted((n.start_byte, n.end_byte, n.start_point, n.end_point,
+                                  bool(bare) and n.parent is not None and n.parent.type in bare)
+                                 for n in self._nodes)
             self._nodes = None
         return self._spans
 
