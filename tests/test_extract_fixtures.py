@@ -349,6 +349,17 @@ def test_a_bare_return_parent_the_grammar_lacks_is_a_spec_error(monkeypatch):
         Extractor("c")
 
 
+def test_reserved_words_are_never_marked_even_when_they_look_defined():
+    # PHP's $class defines the name `class`, a C macro misparse defines `if`: without the spec's
+    # reserved list every keyword of that spelling was marked as a name to deobfuscate
+    php = "<?php\nclass A {\n  function f(string $class) {\n    $new = new Foo();\n    return $class;\n  }\n}\n"
+    marked = {php[d["start"]:d["end"]] for d in Extractor("php").extract(php).identifiers}
+    assert marked == {"A", "f"}
+    c = "int if(int a) { return a; }\nint g(int b) { if (b) return b; return 0; }\n"
+    marked = {c[d["start"]:d["end"]] for d in Extractor("c").extract(c).identifiers}
+    assert marked == {"a", "g", "b"}
+
+
 def test_marker_rules_above_a_line_doc_are_decoration():
     # RDoc's `##` opener and `###`/`//////` banners are delimiters, not doc text
     ruby = "##\n# Iterate over each node.\n#\n# More.\ndef each\n  a = 1\n  b = 2\nend\n"

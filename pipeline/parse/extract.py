@@ -248,6 +248,7 @@ class Extractor:
             raise ValueError(f"spec {spec.key!r}: [returns] bare_parent_types names no node type of the grammar: "
                              f"{', '.join(unknown)}")
         token = spec.settings.get("identifiers", {}).get("token")
+        self.reserved = frozenset(w.encode("utf-8") for w in spec.settings.get("identifiers", {}).get("reserved", []))
         # occurrences of defined names: a lexical scan of this token regex outside comments,
         # strings and ERROR regions (fast), or, without it, the @reference captures (exact)
         self.token_re = re.compile(token) if token else None
@@ -800,14 +801,18 @@ class Extractor:
             last_end = ce
         return out
 
-    @staticmethod
-    def defined_names(caps, data: bytes) -> dict[bytes, str]:
-        """The file's defined names (UTF-8 bytes) -> kind of their strongest role."""
+    def defined_names(self, caps, data: bytes) -> dict[bytes, str]:
+        """The file's defined names (UTF-8 bytes) -> kind of their strongest role; the spec's
+        reserved words are never names (a macro misparse defining `if`, PHP's `$class` defining
+        `class`: every keyword of that spelling would be marked)."""
         kinds: dict[bytes, str] = {}
         for kind in reversed(KINDS):  # weakest role first: class overrides function overrides variable
             nodes = caps.get("definition." + kind)
             if nodes:
                 kinds.update(dict.fromkeys(_node_bytes(data, nodes), kind))
+        if self.reserved and not self.reserved.isdisjoint(kinds):
+            for word in self.reserved.intersection(kinds):
+                del kinds[word]
         return kinds
 
     def _scan_identifiers(self, caps, content, data, offsets, error_nodes, kinds) -> list[dict]:
