@@ -63,3 +63,13 @@ def test_function_text_layout_on_crlf_source():
     assert fn.code_hard == "y = x"
     lines = content.split("\r\n")
     assert lines[fn.start_line - 1].strip().startswith("def f") and lines[fn.end_line - 1].strip() == "return y"
+
+
+def test_dedent_block_ignores_column_0_hash_lines():
+    # C# / C preprocessor lines sit at column 0 by convention; they kept whole methods indented
+    from pipeline.parse.ts_utils import dedent_block
+
+    assert dedent_block("        a();\n#if DEBUG\n        b();\n#endif\n        c();") == "a();\n#if DEBUG\nb();\n#endif\nc();"
+    assert dedent_block("    x = 1\n# commented out\n    y = 2") == "x = 1\n# commented out\ny = 2"
+    assert dedent_block("#a\n#b") == "#a\n#b"
+    assert dedent_block("#a\n  b\n    c") == "#a\nb\n  c"

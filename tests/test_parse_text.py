@@ -408,3 +408,13 @@ def test_detector_threshold_and_pickling(detector):
     assert clone.min_prob == detector.min_prob and clone.verdict("获取用户信息") == "zh"
     with pytest.raises(ValueError):
         EnglishDetector(min_prob=1.5)
+
+
+def test_ruby_method_names_and_c_style_call_seq_and_eg():
+    # `what_type?` is a method name, not a question's end; Ruby's C sources write `call-seq:`
+    # without the leading colon; "eg." and "ie." are abbreviations
+    assert summarize("Used internally by the what_type? method. More.") == "Used internally by the what_type? method."
+    assert summarize("Is it valid? Returns true.") == "Is it valid?"
+    assert summarize("call-seq:\n  ObjectSpace.dump(obj) # => \"{...}\"\n\nDumps obj as JSON.") == "Dumps obj as JSON."
+    assert summarize("call-seq: dump(obj)\n  dump(obj, io)\n\nDumps it.") == "Dumps it."
+    assert summarize("Converts to a byte string (eg. a padded one). More.") == "Converts to a byte string (eg. a padded one)."

@@ -110,7 +110,8 @@ _INLINE_SECTION_RE = re.compile(
     r"^(?:args|arguments|parameters|params|keyword args|kwargs|returns|return|yields|raises|throws)\s*:\s+\S",
     re.IGNORECASE,
 )
-_CALL_SEQ_RE = re.compile(r"^:call-seq:\s*$")
+# RDoc's directive; Ruby's C sources write it without the leading colon, often with a signature after it
+_CALL_SEQ_RE = re.compile(r"^:?call-seq:")
 _UNDERLINE_RE = re.compile(r"^([-=~^\"'`#*+])\1{2,}\s*$")
 _HEADING_RE = re.compile(r"^(?:#{1,6}|={1,6})\s+\S")       # Markdown "## Title", RDoc "== Title"
 _DOCTEST_RE = re.compile(r"^(?:>>>|\.\.\.\s|\$ |In \[\d+\]:)")
@@ -235,8 +236,8 @@ def _cut_sections(text: str) -> str:
             i += 1
             continue
         if _CALL_SEQ_RE.match(line):
-            # RDoc ":call-seq:" is followed by indented signatures up to a blank line; the
-            # description comes after it.
+            # RDoc ":call-seq:" is followed by indented signatures up to a blank line (the first may
+            # share its line); the description comes after it.
             i += 1
             while i < len(lines) and lines[i].strip():
                 i += 1
@@ -330,7 +331,7 @@ def clean_docstring(docstring: str | None) -> str:
 # --------------------------------------------------------------------------- first sentence
 
 _ABBREVIATIONS = frozenset(
-    "e.g i.e etc vs cf al approx ca resp incl esp viz fig figs eq eqs no nos sec ref refs mr mrs ms dr st"
+    "e.g i.e eg ie etc vs cf al approx ca resp incl esp viz fig figs eq eqs no nos sec ref refs mr mrs ms dr st"
     " jr sr vol pp ed eds ex min max e.t.c w.r.t a.k.a".split()
 )
 _TERMINATOR_RE = re.compile(r"(?<![.!?])[.!?]+(?=[\"')\]]*(?:\s|$))")
@@ -346,6 +347,12 @@ def first_sentence(text: str) -> str:
             # abbreviations ("e.g. e.g. ...") stays linear (no abbreviation is near 32 characters)
             word = re.split(r"[\s(\[\"']", paragraph[max(0, match.start() - 32): match.start()])[-1].lower()
             if word in _ABBREVIATIONS:
+                continue
+        elif paragraph[match.start() - 1:match.start()].isalnum() or paragraph[match.start() - 1:match.start()] == "_":
+            # `empty?` / `save!` glued to a word and followed by a lower-case word is a method name
+            # ("Used by the what_type? method."), not the end of a question
+            rest = paragraph[end:end + 2].lstrip()
+            if rest[:1].islower():
                 continue
         # Include closing quotes/brackets right after the terminator.
         while end < len(paragraph) and paragraph[end] in "\"')]":

@@ -207,8 +207,9 @@ def pad_prefix(prefix: str) -> str:
 
 
 def dedent_block(text: str) -> str:
-    """Remove the whitespace prefix common to all non-blank lines (like textwrap.dedent, but
-    without its regex passes); drop leading/trailing blank lines and trailing spaces.
+    """Remove the whitespace prefix common to all non-blank lines not starting with `#` at column 0
+    (like textwrap.dedent, but without its regex passes); drop leading/trailing blank lines and
+    trailing spaces.
 
     The margin is the leading " \t" run of the common prefix of the non-blank lines, which is
     the common prefix of their indentations (found by min/max in C, not per line)."""
@@ -221,10 +222,13 @@ def dedent_block(text: str) -> str:
     lines = lines[start:end]
     if not lines:
         return ""
-    prefix = os.path.commonprefix(list(filter(None, lines)))
+    # lines written at column 0 by convention (C preprocessor `#if`, commented-out code) do not
+    # hold the block's margin at 0; they stay where they are
+    prefix = os.path.commonprefix([line for line in lines if line and line[0] != "#"] or list(filter(None, lines)))
     n = len(prefix) - len(prefix.lstrip(" \t"))
     if n:
-        lines = [line[n:] for line in lines]
+        margin = prefix[:n]
+        lines = [line[n:] if line.startswith(margin) else line for line in lines]
     return "\n".join(lines)
 
 
