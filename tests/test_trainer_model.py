@@ -120,3 +120,12 @@ def test_other_encoders_get_block_attention_too():
     labels[:, 5:] = -100
     loss_sum, n, _ = make_stage1_model(model)(a["input_ids"], labels, a["segment_ids"], a["position_ids"])
     assert int(n) == 5 and torch.isfinite(loss_sum)
+
+
+@pytest.mark.parametrize("size,paper_millions", [("small", 130), ("base", 356), ("large", 1300)])
+def test_presets_have_the_papers_parameter_counts(size, paper_millions):
+    """design.md section 6's sizes: GLU FFNs at 2/3 of the paper's plain FFN width keep its counts
+    (StarCoder's 49,152 tokens plus mask and pad; built on the meta device, no memory)."""
+    model = build_model(size, 49152 + 2, {"pad": 0, "mask": 1, "eos": 2}, device="meta")
+    millions = sum(p.numel() for p in model.parameters()) / 1e6
+    assert abs(millions - paper_millions) / paper_millions < 0.03, millions

@@ -7,8 +7,11 @@ restart per packed document, no learned position table to outgrow), GeGLU FFN, n
 flex attention, and its forward accepts a ready per-layer-type attention-mask mapping, so block-diagonal
 (per-document) attention for packed sequences is native and exact. Tied input/output embeddings.
 
-Presets (`PRESETS`): the paper's dimensions (design.md section 6). `intermediate_size` is ModernBERT's
-GLU width (the FFN "4096" of the paper's table). Every third layer is global attention and the others use
+Presets (`PRESETS`): the paper's dimensions (design.md section 6). ModernBERT's GLU FFN of width i has
+3*h*i weights where the paper's plain FFN of width F has 2*h*F, so `intermediate_size` is 2F/3 rounded to
+a multiple of 64 (4096 -> 2752, 8192 -> 5504, as LLaMA sizes its SwiGLU): the presets then have the
+paper's parameter counts (small 127M vs 130M, base 355M vs 356M, large 1.32B vs 1.3B with a 49,154-token
+vocabulary; `tests/test_trainer_model.py`) and FLOPs per token. Every third layer is global attention and the others use
 ModernBERT's local window (`local_attention`, default 128 tokens), the ModernBERT recipe; packing masks
 respect both (trainer.packing.block_attention_mask).
 
@@ -32,9 +35,9 @@ from trainer.masking import IGNORE_INDEX
 
 PRESETS: dict[str, dict] = {
     "tiny": dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128, local_attention=64),
-    "small": dict(num_hidden_layers=6, hidden_size=1024, num_attention_heads=8, intermediate_size=4096),
-    "base": dict(num_hidden_layers=24, hidden_size=1024, num_attention_heads=8, intermediate_size=4096),
-    "large": dict(num_hidden_layers=24, hidden_size=2048, num_attention_heads=16, intermediate_size=8192),
+    "small": dict(num_hidden_layers=6, hidden_size=1024, num_attention_heads=8, intermediate_size=2752),
+    "base": dict(num_hidden_layers=24, hidden_size=1024, num_attention_heads=8, intermediate_size=2752),
+    "large": dict(num_hidden_layers=24, hidden_size=2048, num_attention_heads=16, intermediate_size=5504),
 }
 
 VOCAB_MULTIPLE = 64  # embedding rows are padded to a multiple of 64 (faster matmuls)
