@@ -73,3 +73,21 @@ def test_dedent_block_ignores_column_0_hash_lines():
     assert dedent_block("    x = 1\n# commented out\n    y = 2") == "x = 1\n# commented out\ny = 2"
     assert dedent_block("#a\n#b") == "#a\n#b"
     assert dedent_block("#a\n  b\n    c") == "#a\nb\n  c"
+
+
+def test_cleandoc_is_pythons_3_10_to_3_12_on_every_python():
+    """Python 3.13's inspect.cleandoc counts only spaces and tabs as indentation; the pipeline's
+    bytes must not depend on the interpreter, so ours keeps 3.10-3.12's rule everywhere."""
+    import inspect
+    import random
+    import sys
+
+    from pipeline.parse.ts_utils import cleandoc
+
+    assert cleandoc("First.\n    \xa0Utilities #\n    \xa0more") == "First.\nUtilities #\nmore"
+    assert cleandoc("x\n  a\n   b\n") == "x\na\n b"
+    if sys.version_info < (3, 13):
+        rng = random.Random(0)
+        for _ in range(3000):
+            doc = "".join(rng.choice(["a", " ", "\t", "\n", "\xa0", "\u3000", "b"]) for _ in range(rng.randint(0, 30)))
+            assert cleandoc(doc) == inspect.cleandoc(doc), repr(doc)

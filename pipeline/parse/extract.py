@@ -37,7 +37,6 @@ import ast
 import bisect
 import dataclasses
 import gc
-import inspect
 import re
 import warnings
 from itertools import accumulate, compress, count, repeat
@@ -52,6 +51,7 @@ from pipeline.parse.ts_utils import (
     OffsetMap,
     ParseTimeout,
     RangeSet,
+    cleandoc,
     count_nonempty_lines,
     dedent_block,
     encode,
@@ -553,7 +553,7 @@ class Extractor:
                 continue
             run.append(line)
         run.reverse()
-        return comments[k + taken - 1], inspect.cleandoc("\n".join(run))
+        return comments[k + taken - 1], cleandoc("\n".join(run))
 
     @staticmethod
     def _clean_block(text: str, opener: str, closer: str) -> str:
@@ -563,7 +563,7 @@ class Extractor:
         first, sep, rest = body.partition("\n")
         if sep:  # one multi-line regex pass instead of one per line
             body = first + sep + _STAR_LINES.sub("", rest)
-        return inspect.cleandoc("\n".join(map(str.rstrip, body.split("\n"))))
+        return cleandoc("\n".join(map(str.rstrip, body.split("\n"))))
 
     def _body_doc(self, body):
         """(statement_node, doc_text) when the body's first statement is a string literal."""
@@ -582,7 +582,7 @@ class Extractor:
         value = self._decode(self._text(literal))
         if value is None:
             return None, None
-        return first, inspect.cleandoc(value)
+        return first, cleandoc(value)
 
     def _build_function(self, content, data, offsets, cand, qualname, return_spans) -> Function | None:
         fnode = cand["function"]

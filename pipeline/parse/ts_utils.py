@@ -206,6 +206,30 @@ def pad_prefix(prefix: str) -> str:
     return _NON_TAB.sub(" ", prefix) if prefix else ""
 
 
+def cleandoc(doc: str) -> str:
+    """`inspect.cleandoc` as Python 3.10-3.12 define it, on every Python: tabs expanded, the first
+    line's leading whitespace and the other lines' common leading whitespace (any Unicode
+    whitespace, e.g. U+00A0) removed, leading and trailing blank lines dropped. Python 3.13 counts
+    only spaces and tabs, so calling inspect's made the pipeline's output bytes depend on the
+    interpreter's version."""
+    lines = doc.expandtabs().split("\n")
+    margin = None
+    for line in lines[1:]:
+        content = len(line.lstrip())
+        if content:
+            indent = len(line) - content
+            margin = indent if margin is None else min(margin, indent)
+    lines[0] = lines[0].lstrip()
+    if margin:
+        lines[1:] = [line[margin:] for line in lines[1:]]
+    while lines and not lines[-1]:
+        lines.pop()
+    start = 0
+    while start < len(lines) and not lines[start]:
+        start += 1
+    return "\n".join(lines[start:])
+
+
 def dedent_block(text: str) -> str:
     """Remove the whitespace prefix common to all non-blank lines not starting with `#` at column 0
     (like textwrap.dedent, but without its regex passes); drop leading/trailing blank lines and
