@@ -26,11 +26,17 @@ class _DefaultsHelp(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+def _prog() -> str:
+    """How the user started us: `python -m pipeline`, or the installed `codesage-pipeline` script."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "python -m pipeline" if name in ("", "__main__.py", "-c") else name
+
+
 def _help() -> str:
     from .options import CodesageOptions
 
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline",
+        prog=_prog(),
         formatter_class=_DefaultsHelp,
         description="Read code (The Stack Parquet, JSONL, source trees; default: this Python's standard library), "
                     "filter, deduplicate, parse, and write sharded Parquet + manifest.json + report.html.",

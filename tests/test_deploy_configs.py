@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -234,6 +235,11 @@ def test_dataflow_dockerfile_matches_installed_beam_and_copies_what_exists():
     assert ignore[0] == "*", "the build context is an allow-list"
     for source in ("pyproject.toml", "schemas", "pipeline", "deploy/dataflow/main.py"):
         assert f"!{source}" in ignore
+    # everything copied is in the build context, including the files pyproject's build reads
+    copied = [src for line in re.findall(r"^COPY (?!--from)(.+)$", text, flags=re.M) for src in line.split()[:-1]]
+    assert not [src for src in copied if f"!{src}" not in ignore], "the .dockerignore allow-list drops a COPY source"
+    for name in tomllib.loads((REPO / "pyproject.toml").read_text())["project"].get("license-files", []):
+        assert name in copied, f"pip cannot build the project without {name}"
     build = yaml.safe_load((DEPLOY / "dataflow" / "cloudbuild.yaml").read_text())
     assert build["steps"][0]["args"][:3] == ["build", "-f", "deploy/dataflow/Dockerfile"]
 

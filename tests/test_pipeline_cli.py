@@ -31,3 +31,15 @@ def test_help_does_not_call_an_off_switch_on():
     text = " ".join(_help().split())
     after = text.split(" --no-pair-dedup ", 1)[1].split("  --", 1)[0][:300]
     assert "default: True" not in after
+
+
+def test_installed_script_names_itself_in_usage():
+    # `codesage-pipeline --help` said "usage: python -m pipeline", a command the user did not type
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "codesage-pipeline"
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage: codesage-pipeline ")

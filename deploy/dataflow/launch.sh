@@ -90,7 +90,7 @@ case "$mode" in
       --input="$INPUT" --output="$OUTPUT"
     )
     [ -n "$LANGUAGES" ] && args+=(--languages="$LANGUAGES")
-    run "$PYTHON" -m pipeline "${args[@]}" "${EXTRA[@]}"
+    run "$PYTHON" -m pipeline "${args[@]}" ${EXTRA[@]+"${EXTRA[@]}"}  # bash < 4.4: empty array unbound under set -u
     ;;
   flex-build)
     need --template "$TEMPLATE"

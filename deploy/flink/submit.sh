@@ -37,5 +37,5 @@ cmd=("$PYTHON" -m pipeline
   --parallelism="$PARALLELISM"
   --input="$INPUT" --output="$OUTPUT")
 [ -n "$LANGUAGES" ] && cmd+=(--languages="$LANGUAGES")
-cmd+=("${EXTRA[@]}")
+cmd+=(${EXTRA[@]+"${EXTRA[@]}"})  # bash < 4.4 (macOS) calls an empty array unbound under set -u
 if [ "$DRY_RUN" = 1 ]; then printf '%q ' "${cmd[@]}"; printf '\n'; else exec "${cmd[@]}"; fi

@@ -35,5 +35,5 @@ cmd=("$PYTHON" -m pipeline
   --environment_type=EXTERNAL --environment_config="$WORKER_POOL"
   --input="$INPUT" --output="$OUTPUT")
 [ -n "$LANGUAGES" ] && cmd+=(--languages="$LANGUAGES")
-cmd+=("${EXTRA[@]}")
+cmd+=(${EXTRA[@]+"${EXTRA[@]}"})  # bash < 4.4 (macOS) calls an empty array unbound under set -u
 if [ "$DRY_RUN" = 1 ]; then printf '%q ' "${cmd[@]}"; printf '\n'; else exec "${cmd[@]}"; fi
