@@ -7,7 +7,8 @@ What a pattern is decides the reader (`resolve_inputs`):
     a single source file (extension known to a language spec)       -> source tree of one file
     no --input at all                                               -> this interpreter's stdlib
 Patterns may be globs, repeated or comma-separated; local paths use the OS, other schemes
-(gs://, s3://, ...) go through Beam FileSystems. A pattern matching nothing is a UserError, and
+(gs://, s3://, ...) go through Beam FileSystems, and hf:// (the Hugging Face Hub) through fsspec
+registered with Beam FileSystems (fsspec_fs.py). A pattern matching nothing is a UserError, and
 so is a Parquet or JSONL file whose name is not valid UTF-8 (it could not be named in a record
 or reject row); inside a source tree such a name is an `undecodable_path` reject instead.
 """
@@ -25,6 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from ..errors import UserError
 from ..filtering import REJECTED_TAG
 from ..languages import all_specs, language_for_path
+from . import fsspec_fs  # noqa: F401 (defining its classes registers hf:// with Beam FileSystems)
 from .common import NOT_SELECTED_TAG, is_utf8, printable
 from .jsonl import ReadJsonlFile, is_jsonl
 from .parquet import ParquetPart, ReadParquetPart, dir_language, plan_parquet
