@@ -144,8 +144,8 @@ REASON_MEANINGS: tuple[tuple[str, str], ...] = (
     # pair_filter
     (r"body_lines<(\d+)$", "function body shorter than {0} non-empty lines (documentation does not count; "
                            "--min-body-lines)"),
-    (r"empty_hard_positive$", "nothing is left once the signature and return statements are removed: code_hard "
-                              "would be empty"),
+    (r"empty_hard_positive$", "nothing but comments is left once the signature and return statements are "
+                              "removed: code_hard would be empty"),
     (r"summary_tokens<(\d+)$", "summary shorter than {0} tokens (--min-summary-tokens)"),
     (r"summary_tokens>(\d+)$", "summary longer than {0} tokens (--max-summary-tokens)"),
     (r"summary_not_english:(.+)$", "the summary reads as language \u201c{0}\u201d, not English (--english-min-prob)"),

@@ -420,3 +420,18 @@ def test_lone_cr_line_ends_read_as_line_breaks():
     # offsets index the original text: the same names sit at the same places
     assert got.identifiers == want.identifiers
     assert [cr[i["start"]:i["end"]] for i in got.identifiers] == [lf[i["start"]:i["end"]] for i in want.identifiers]
+
+
+@pytest.mark.parametrize("lang,src", [
+    ("go", "package p\n\n// IsNaN reports whether f is NaN.\nfunc IsNaN(f float64) bool {\n\t// only NaNs satisfy f != f\n\treturn f != f\n}\n"),
+    ("python", "def f(x):\n    '''Doc here.'''\n    # only a comment\n    return x\n"),
+    ("java", "class A {\n  /** Doc. */\n  boolean ok() {\n    /* always */\n    return true;\n  }\n}\n"),
+])
+def test_code_hard_of_comments_alone_is_empty(lang, src):
+    """Comments alone are no hard positive: code_hard is "", so the pair is an empty_hard_positive
+    reject (89 pairs of the sample had a code_hard of nothing but comments)."""
+    (fn,) = Extractor(lang).extract(src).functions
+    assert fn.code_hard == "" and fn.body_lines >= 2
+    kept = Extractor(lang).extract(src.replace("return", "int y = 1;\n    return" if lang == "java" else
+                                               ("y := 1\n\treturn" if lang == "go" else "y = 1\n    return"), 1))
+    assert kept.functions[0].code_hard.splitlines()[-1].strip() in ("int y = 1;", "y := 1", "y = 1")

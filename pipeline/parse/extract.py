@@ -334,7 +334,8 @@ class Extractor:
 
         returns = token_caps.get("return", [])
         # sorted on first use: only documented functions need them
-        return_spans = _ReturnSpans(returns, self.bare_return_parents)
+        return_spans = _NodeSpans(returns, flag_parents=self.bare_return_parents)
+        return_spans.comments = _NodeSpans(token_caps.get("exclude", ()), types=self.doc.comment_types)
 
         functions: list[Function] = []
         skipped = 0
@@ -654,6 +655,7 @@ class Extractor:
             doc_removals.append((offsets.start(doc_stmt) - base, offsets.end(doc_stmt) - base))
         lo, hi = body.start_byte, body.end_byte
         ret_removals = []
+        comment_spans = return_spans.comments
         return_spans = return_spans.get()
         i = _first_at_or_after(return_spans, lo)
         while i < len(return_spans) and return_spans[i][0] < hi:
@@ -669,7 +671,22 @@ class Extractor:
                     ret_removals.append((offsets.char(s, sp) - base, ret_end - base))
             i += 1
         body_lines = count_nonempty_lines(remove_spans(inner, doc_removals))
-        code_hard = dedent_block(remove_spans(inner, sorted(doc_removals + ret_removals)))
+        removals = sorted(doc_removals + ret_removals)
+        code_hard = dedent_block(remove_spans(inner, removals))
+        if code_hard:
+            # comments alone are no hard positive (`// NaN is not equal to itself` over `return x != x`):
+            # code_hard becomes "" and the pair an empty_hard_positive reject
+            comments = comment_spans.get() if comment_spans is not None else []
+            comment_removals = []
+            j = _first_at_or_after(comments, lo)
+            while j < len(comments) and comments[j][0] < hi:
+                s, e, sp, ep, _ = comments[j]
+                start = offsets.char(s, sp)
+                if e <= hi and start >= lead:
+                    comment_removals.append((start - base, offsets.char(e, ep) - base))
+                j += 1
+            if comment_removals and not remove_spans(inner, sorted(removals + comment_removals)).strip():
+                code_hard = ""
         return code, code_hard, body_lines
 
     def _code_start(self, content, offsets, outer, code_start):
@@ -874,25 +891,30 @@ def _unparsed_regions(root) -> tuple[list, int]:
     return regions, count
 
 
-class _ReturnSpans:
-    """The file's return statements as sorted (start_byte, end_byte, start_point, end_point, bare),
-    built on the first `get()`; `bare`: the return's parent is one of `bare_parents` (it is a
-    control statement's whole body)."""
+class _NodeSpans:
+    """Nodes as sorted (start_byte, end_byte, start_point, end_point, flag), built on the first
+    `get()` (only documented functions need them): `types` keeps the nodes of those types (None:
+    all); `flag` says the node's parent is one of `flag_parents` (a return that is a control
+    statement's whole body). The file's return spans also carry its comment spans (`comments`)."""
 
-    __slots__ = ("_nodes", "_bare_parents", "_spans")
+    __slots__ = ("_nodes", "_types", "_flag_parents", "_spans", "comments")
 
-    def __init__(self, nodes, bare_parents=frozenset()):
+    def __init__(self, nodes, types=None, flag_parents=frozenset()):
         self._nodes = nodes
-        self._bare_parents = bare_parents
+        self._types = types
+        self._flag_parents = flag_parents
         self._spans = None
+        self.comments = None
 
     def get(self) -> list[tuple]:
         if self._spans is None:
-            bare = self._bare_parents
-            # Node.parent walks down from the root: only asked for when the spec names bare parents
+            nodes, types, parents = self._nodes, self._types, self._flag_parents
+            if types is not None:
+                nodes = [n for n in nodes if n.type in types]
+            # Node.parent walks down from the root: only asked for when the spec names flag parents
             self._spans = sorted((n.start_byte, n.end_byte, n.start_point, n.end_point,
-                                  bool(bare) and n.parent is not None and n.parent.type in bare)
-                                 for n in self._nodes)
+                                  bool(parents) and n.parent is not None and n.parent.type in parents)
+                                 for n in nodes)
             self._nodes = None
         return self._spans
 

@@ -11,9 +11,9 @@ Pair filters (`pair_filters`), applied in this order with `pipeline.filtering.Ap
 stage ``pair_filter``; the first that fires names the reason written to `rejected/`:
 
     body_lines           ``body_lines<2``            body of one line or less (paper)
-    empty_hard_positive  ``empty_hard_positive``     nothing left of the body once the signature
-                                                     and return statements are removed: no hard
-                                                     positive can be built, so no pair
+    empty_hard_positive  ``empty_hard_positive``     nothing but comments left of the body once the
+                                                     signature and return statements are removed: no
+                                                     hard positive can be built, so no pair
     summary_length       ``summary_tokens<3``        fewer than 3 / more than 256 whitespace tokens
                          ``summary_tokens>256``      (paper); an empty summary counts 0 tokens
     english              ``summary_not_english:xx``  detected language xx (see text.EnglishDetector)
