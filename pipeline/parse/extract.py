@@ -68,6 +68,7 @@ _ROW_COL = re.compile(r"row (\d+), column (\d+)")
 # per-node reads as C-level maps (list(map(_START, nodes))): no Python frame per node
 _START = attrgetter("start_byte")
 _END = attrgetter("end_byte")
+_POSITION = attrgetter("start_byte", "end_byte")
 _DECODE = methodcaller("decode", "utf-8", "surrogatepass")
 
 
@@ -218,6 +219,10 @@ class DocStyle:
 
 
 _LONE_CR = re.compile(r"\r(?!\n)")
+# a line of code_hard that starts like code rather than like a comment (#, //, /*, *, --): a text
+# with one is not comments alone (a block comment's bare continuation line is missed, so such a
+# rare code_hard stays as it was)
+_CODE_LINE_START = re.compile(r"^[ \t]*(?:\w|[$@({\[])", re.MULTILINE)
 # the decoration of block comment lines (*, ** in Lua), at the start of every line
 _STAR_LINES = re.compile(r"^[ \t]*\*+(?!/) ?", re.MULTILINE)
 
@@ -334,7 +339,7 @@ class Extractor:
 
         returns = token_caps.get("return", [])
         # sorted on first use: only documented functions need them
-        return_spans = _NodeSpans(returns, flag_parents=self.bare_return_parents)
+        return_spans = _NodeSpans(returns)
         return_spans.comments = _NodeSpans(token_caps.get("exclude", ()), types=self.doc.comment_types)
 
         functions: list[Function] = []
@@ -659,21 +664,24 @@ class Extractor:
         return_spans = return_spans.get()
         i = _first_at_or_after(return_spans, lo)
         while i < len(return_spans) and return_spans[i][0] < hi:
-            s, e, sp, ep, bare = return_spans[i]
+            s, e, sp, ep, node = return_spans[i]
             if e <= hi:
                 ret_end = offsets.char(e, ep)
-                if bare and content[ret_end - 1] == ";":
+                ret_start = offsets.char(s, sp)
+                if (self.bare_return_parents and content[ret_end - 1] == ";"
+                        and self._is_bare_return(content, ret_start, node)):
                     # the whole body of `if (c) return 1;`: removed outright, the header would take
                     # the next statement as its body; its ";" stays as an empty statement
-                    ret_removals.append((offsets.char(s, sp) - base, ret_end - 1 - base))
+                    ret_removals.append((ret_start - base, ret_end - 1 - base))
                 else:
                     ret_end = self._comment_after(content, offsets, outer, e, ret_end, ep[0]) or ret_end
-                    ret_removals.append((offsets.char(s, sp) - base, ret_end - base))
+                    ret_removals.append((ret_start - base, ret_end - base))
             i += 1
         body_lines = count_nonempty_lines(remove_spans(inner, doc_removals))
         removals = sorted(doc_removals + ret_removals)
         code_hard = dedent_block(remove_spans(inner, removals))
-        if code_hard:
+        if code_hard and not _CODE_LINE_START.search(code_hard):
+            # (tested exactly only when no line starts like code: the test needs the file's comment spans)
             # comments alone are no hard positive (`// NaN is not equal to itself` over `return x != x`):
             # code_hard becomes "" and the pair an empty_hard_positive reject
             comments = comment_spans.get() if comment_spans is not None else []
@@ -688,6 +696,16 @@ class Extractor:
             if comment_removals and not remove_spans(inner, sorted(removals + comment_removals)).strip():
                 code_hard = ""
         return code, code_hard, body_lines
+
+    def _is_bare_return(self, content: str, start: int, node) -> bool:
+        """The return at `start` is a whole control-statement body (its parent is one of the spec's
+        bare_parent_types). After `{`, `;` or `}` it is a statement of a block: no parent lookup
+        (Node.parent walks down from the root)."""
+        before = content[max(0, start - 256):start].rstrip()
+        if not before or before[-1] in "{;}":
+            return False
+        parent = node.parent
+        return parent is not None and parent.type in self.bare_return_parents
 
     def _code_start(self, content, offsets, outer, code_start):
         """(start, pad) of `code`: its first character and the whitespace standing in for the text
@@ -892,29 +910,25 @@ def _unparsed_regions(root) -> tuple[list, int]:
 
 
 class _NodeSpans:
-    """Nodes as sorted (start_byte, end_byte, start_point, end_point, flag), built on the first
-    `get()` (only documented functions need them): `types` keeps the nodes of those types (None:
-    all); `flag` says the node's parent is one of `flag_parents` (a return that is a control
-    statement's whole body). The file's return spans also carry its comment spans (`comments`)."""
+    """Nodes as (start_byte, end_byte, start_point, end_point, node) sorted by position, built on
+    the first `get()` (only documented functions need them); `types` keeps the nodes of those
+    types (None: all). The file's return spans also carry its comment spans (`comments`)."""
 
-    __slots__ = ("_nodes", "_types", "_flag_parents", "_spans", "comments")
+    __slots__ = ("_nodes", "_types", "_spans", "comments")
 
-    def __init__(self, nodes, types=None, flag_parents=frozenset()):
+    def __init__(self, nodes, types=None):
         self._nodes = nodes
         self._types = types
-        self._flag_parents = flag_parents
         self._spans = None
         self.comments = None
 
     def get(self) -> list[tuple]:
         if self._spans is None:
-            nodes, types, parents = self._nodes, self._types, self._flag_parents
-            if types is not None:
-                nodes = [n for n in nodes if n.type in types]
-            # Node.parent walks down from the root: only asked for when the spec names flag parents
-            self._spans = sorted((n.start_byte, n.end_byte, n.start_point, n.end_point,
-                                  bool(parents) and n.parent is not None and n.parent.type in parents)
-                                 for n in nodes)
+            nodes = self._nodes
+            if self._types is not None:
+                nodes = [n for n in nodes if n.type in self._types]
+            nodes = sorted(nodes, key=_POSITION)  # nodes themselves never compared
+            self._spans = [(n.start_byte, n.end_byte, n.start_point, n.end_point, n) for n in nodes]
             self._nodes = None
         return self._spans
 
