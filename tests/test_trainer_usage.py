@@ -79,8 +79,8 @@ def runs(out, tmp_path_factory) -> dict[str, Path]:
 
 def test_contrastive_resume_without_a_checkpoint_starts_from_step_0(out, tmp_path, capsys):
     run = tmp_path / "run"
-    base = ["contrastive", "--data", out, "--init", _bert(out), "--out", run, "--no-export", *STAGE2]
-    assert _main(base + ["--max-steps", "2"]) == 0  # default --save-every 0: no checkpoint
+    base = ["contrastive", "--data", out, "--init", _bert(out), "--out", run, "--no-export", "--save-every", "0", *STAGE2]
+    assert _main(base + ["--max-steps", "2"]) == 0  # --save-every 0: no checkpoint
     capsys.readouterr()
     assert _main(base + ["--max-steps", "3", "--resume"]) == 0, capsys.readouterr().err
     assert "no complete checkpoint" in capsys.readouterr().err
@@ -94,7 +94,7 @@ def test_contrastive_resume_without_a_checkpoint_checks_the_folder_and_its_setti
     other = tmp_path / "pipeline-out"
     other.mkdir()
     (other / "report.html").write_text("the pipeline's report")
-    base = ["contrastive", "--data", out, "--init", _bert(out), "--no-export", *STAGE2]
+    base = ["contrastive", "--data", out, "--init", _bert(out), "--no-export", "--save-every", "0", *STAGE2]
     assert _main(base + ["--out", other, "--max-steps", "1", "--resume"]) == 2
     assert "is not a stage-2 run folder" in _error(capsys)
     assert [p.name for p in other.iterdir()] == ["report.html"] and (other / "report.html").read_text() == "the pipeline's report"

@@ -60,8 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gradient-clipping", "--grad-clip", dest="gradient_clipping", type=non_negative_float, default=d.gradient_clipping,
                    help="gradient norm clipping (default %(default)s; 0 disables; --grad-clip as in pretrain)")
     p.add_argument("--save-every", type=non_negative_int, default=d.save_every,
-                   help="checkpoint every N steps and at the end, so --resume can continue an interrupted run (default 0: no "
-                        "checkpoints at all, and --resume restarts such a run from step 0)")
+                   help="checkpoint every N steps and at the end (also when stopped by --max-minutes or SIGTERM), so --resume "
+                        "continues an interrupted run exactly (default %(default)s, as in pretrain; 0: no checkpoints at all, "
+                        "and --resume then restarts the run from step 0)")
     p.add_argument("--keep-checkpoints", type=non_negative_int, default=d.keep_checkpoints,
                    help="complete checkpoints kept (default %(default)s; 0 keeps all), as in pretrain")
     p.add_argument("--threads", type=non_negative_int, default=d.threads,
@@ -69,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-every", type=positive_int, default=d.log_every, help="log every N steps")
     p.add_argument("--seed", type=non_negative_int, default=d.seed, help="seed of the data order, the name queries and the model's randomness")
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out (starts fresh when there is "
-                        "none yet, e.g. without --save-every) with the run's data, model and optimisation settings (checked); "
+                        "none yet, e.g. with --save-every 0) with the run's data, model and optimisation settings (checked); "
                         "without it --out must be new or empty")
     p.add_argument("--no-export", dest="export", action="store_false", help="do not write the final model to OUT/model")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -83,9 +84,16 @@ def config_from_args(args: argparse.Namespace) -> ContrastiveConfig:
 
 
 def run(args) -> int:
+    from trainer.runtime import SIGNAL_EXIT_CODES
+
     cfg = config_from_args(args)
     summary = train(cfg)
+    code = SIGNAL_EXIT_CODES.get(summary.get("stopped_by"), 0)  # 143 / 130: stopped by SIGTERM / SIGINT
     if not is_rank0():  # every rank returns a summary; rank 0 speaks for the run
-        return 0
-    print(f"stage 2 done: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, {summary['pairs_per_s']:.1f} pairs/s -> {cfg.out}")
-    return 0
+        return code
+    loss, rate = summary.get("final_loss"), summary.get("pairs_per_s")
+    loss_text = f"final loss {loss:.4f}" if isinstance(loss, (int, float)) else "final loss n/a"
+    rate_text = f", {rate:.1f} pairs/s" if isinstance(rate, (int, float)) else ""
+    status = f"stopped by {summary['stopped_by']}" if summary.get("stopped_by") else "done"
+    print(f"stage 2 {status}: {summary['steps']} steps, {loss_text}{rate_text} -> {cfg.out}")
+    return code

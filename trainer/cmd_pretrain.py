@@ -2,7 +2,8 @@
 
 Runs unchanged as one CPU process, under `deepspeed --num_gpus/--num_nodes ...` and under `torchrun`
 (trainer.runtime reads the launcher's environment). See trainer.pretrain for the loss and the loop,
-trainer.data for sharding and exact resume, docs/trainer.md for examples.
+trainer.data for sharding and exact resume, docs/trainer.md for examples. Exit code 0 when done, 2 on a
+user error, 143 / 130 when SIGTERM / SIGINT stopped the run (after a checkpoint; rerun with --resume).
 """
 from __future__ import annotations
 
@@ -89,7 +90,10 @@ def config_from_args(args):
 def run(args) -> int:
     from trainer.pretrain import run_pretrain
 
+    from trainer.runtime import SIGNAL_EXIT_CODES
+
     summary = run_pretrain(config_from_args(args))
     if is_rank0():
         print("pretrain: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
-    return 0
+    # stopped by SIGTERM / SIGINT after saving a checkpoint: 143 / 130, so a scheduler sees an interrupted job
+    return SIGNAL_EXIT_CODES.get(summary.get("stopped_by"), 0)

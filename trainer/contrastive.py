@@ -18,8 +18,11 @@ the fraction of the training pairs consumed after the step: 1.0 when the first p
 A resumed run drops metrics.jsonl rows past its checkpoint (trainer.metrics), so each step appears once. The final model is exported to OUT/model (st_export); OUT/report.html (curves) is written
 when training ends, also when stopped by --max-minutes. OUT must be new or empty unless `--resume`; a
 resume from a checkpoint must keep the settings of `resume_settings` (trainer.runfolder), and a resume
-in a folder without a complete checkpoint (no --save-every, or stopped before the first save) starts
-from step 0, as pretrain's does.
+in a folder without a complete checkpoint (--save-every 0, or stopped before the first save) starts
+from step 0, as pretrain's does. Checkpoints are written every --save-every steps (default 500, as in
+pretrain), at the end, at a --max-minutes stop and at a SIGTERM / SIGINT stop, each step at most once;
+a --resume of a run already at --max-steps trains nothing and keeps its summary.json and export.
+config.json and summary.json are written atomically, paths absolute, never with NaN.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trainer.errors import UserError
-from trainer.runfolder import PATH, STAGE2, check_run_folder, fixed_settings
+from trainer.runfolder import PATH, STAGE2, absolute_paths, check_run_folder, fixed_settings, write_json_atomic
 
 
 @dataclass
@@ -65,7 +68,7 @@ class ContrastiveConfig:
     matryoshka_dims: list = field(default_factory=list)
     deepspeed_config: str = "zero1"
     gradient_clipping: float = 1.0
-    save_every: int = 0
+    save_every: int = 500              # as in pretrain; 0: no checkpoints (then --resume restarts from step 0)
     keep_checkpoints: int = 2          # complete checkpoints kept (0 keeps all), as in pretrain
     threads: int = 0                   # torch intra-op threads per rank (0: torch's choice), as in pretrain
     log_every: int = 1
@@ -173,10 +176,23 @@ def check_matryoshka_dims(dims, hidden_size: int) -> None:
                         f"use sizes up to {hidden_size}")
 
 
+RECORD_PATHS = ("data", "init", "out")  # config.json stores these as absolute paths (the `minilm` alias stays a name)
+
+
 def train(cfg: ContrastiveConfig) -> dict:
-    """Run stage 2; returns a summary dict (also written to OUT/summary.json on the main rank)."""
+    """Run stage 2; returns a summary dict (also written to OUT/summary.json on the main rank).
+    SIGTERM / SIGINT stop the run after the step in progress (trainer.runtime.StopSignals): checkpoint
+    (with --save-every > 0), metrics row, summary.json with `stopped_by`, no export or report (the
+    --resume that finishes writes them)."""
+    from trainer.runtime import StopSignals
+
     validate(cfg)
-    from trainer.runtime import ds_config_for, latest_checkpoint, load_checkpoint, save_checkpoint, setup_runtime
+    with StopSignals() as stop:
+        return _train(cfg, stop)
+
+
+def _train(cfg: ContrastiveConfig, stop) -> dict:
+    from trainer.runtime import StopSignals, ds_config_for, latest_checkpoint, load_checkpoint, save_checkpoint, setup_runtime
 
     if cfg.threads > 0:
         import torch
@@ -184,8 +200,9 @@ def train(cfg: ContrastiveConfig) -> dict:
         torch.set_num_threads(cfg.threads)
     rt = setup_runtime(seed=cfg.seed)
     out = Path(cfg.out)
+    record = absolute_paths(asdict(cfg), RECORD_PATHS)
     check_run_folder(rt, out, resume=cfg.resume, settings_file="config.json", settings_of=resume_settings,
-                     new_record={**asdict(cfg), "world_size": rt.world_size}, paths=RESUME_PATHS, kind=STAGE2)
+                     new_record={**record, "world_size": rt.world_size}, paths=RESUME_PATHS, kind=STAGE2)
     import torch
 
     from trainer.encoder import load_encoder
@@ -203,7 +220,7 @@ def train(cfg: ContrastiveConfig) -> dict:
     engine, _, scheduler = rt.initialize(encoder, ds_config, lr=cfg.lr, warmup_steps=cfg.warmup,
                                          total_steps=cfg.max_steps, weight_decay=cfg.weight_decay)
     # as in pretrain: --resume continues from the newest complete checkpoint and starts at step 0 when the
-    # folder has none yet (a run without --save-every, or stopped before its first save), so the same
+    # folder has none yet (a run with --save-every 0, or stopped before its first save), so the same
     # command line works before and after the first checkpoint (requeued jobs)
     start = 0
     if cfg.resume and latest_checkpoint(out) is not None:
@@ -213,15 +230,18 @@ def train(cfg: ContrastiveConfig) -> dict:
         remove_earlier_results(out)
     if rt.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps({**asdict(cfg), "init_dir": str(model_dir), "world_size": rt.world_size,
-                                                     "pairs": len(stream.texts), "dropped_empty": stream.dropped, **stream.meta}, indent=2) + "\n")
+        write_json_atomic(out / "config.json", {**record, "init_dir": str(model_dir), "world_size": rt.world_size,
+                                                "pairs": len(stream.texts), "dropped_empty": stream.dropped, **stream.meta})
     # a resumed run drops the rows logged after its checkpoint (a killed run's): each step appears once
     logger = MetricsLogger(out, rt.is_main, cfg.max_steps, initial_step=start, progress=cfg.progress, description="stage2",
                            drop_after=start if cfg.resume else None)
     loss_fn = make_loss_fn(cfg)
     t0 = time.time()
     pairs_done, step = 0, start
-    last_loss = float("nan")
+    last_loss = None
+    saved_step = start if start > 0 else None  # the step of the newest checkpoint: never saved twice
+    checkpoint = None
+    stopped_by = None
     for step in range(start, cfg.max_steps):
         texts, codes = stream.batch(step)
         loss = forward_backward(engine, tokenizer, cfg, loss_fn, texts, codes, rt.device)
@@ -237,31 +257,71 @@ def train(cfg: ContrastiveConfig) -> dict:
         done = step + 1
         # every rank must stop at the same step (collectives): rank clocks are combined with a sum
         out_of_time = bool(cfg.max_minutes) and rt.all_reduce_sum([float((time.time() - t0) / 60 >= cfg.max_minutes)])[0] > 0
-        if done % cfg.log_every == 0 or done == cfg.max_steps or out_of_time:
+        stopped_by = stop.requested(rt)  # SIGTERM / SIGINT on any rank: every rank stops after this step
+        if done % cfg.log_every == 0 or done == cfg.max_steps or out_of_time or stopped_by:
             elapsed = time.time() - t0
             logger.log(done, loss=loss_value, lr=lr_used, pairs_per_s=pairs_done / max(elapsed, 1e-9),
                        epoch=done / stream.steps_per_epoch)
-        if cfg.save_every and done % cfg.save_every == 0 and done < cfg.max_steps:
-            save_checkpoint(engine, out, done, {"step": done}, keep=cfg.keep_checkpoints)
+        if cfg.save_every and (done % cfg.save_every == 0 or done == cfg.max_steps or out_of_time or stopped_by):
+            checkpoint = save_checkpoint(engine, out, done, {"step": done}, keep=cfg.keep_checkpoints)
+            saved_step = done
+        if stopped_by:
+            logger.write(StopSignals.message(stopped_by, done, checkpoint if saved_step == done else None))
+            break
         if out_of_time:
             logger.write(f"time budget of {cfg.max_minutes} min reached at step {done}")
             break
-    final_step = step + 1 if cfg.max_steps > start else start
+    ran = cfg.max_steps > start  # False: a finished run started again with --resume (nothing to train)
+    final_step = step + 1 if ran else start
     elapsed = time.time() - t0
-    if cfg.save_every:
-        save_checkpoint(engine, out, final_step, {"step": final_step}, keep=cfg.keep_checkpoints)
     logger.close()
-    summary = {"steps": final_step, "final_loss": last_loss, "seconds": round(elapsed, 2),
-               "pairs_per_s": pairs_done / max(elapsed, 1e-9), "pairs": len(stream.texts), **stream.meta}
-    if cfg.export:
-        export_model(engine, encoder, tokenizer, out / "model", rt, cfg, summary)
+    if ran:
+        summary = {"steps": final_step, "final_loss": last_loss, "seconds": round(elapsed, 2),
+                   "pairs_per_s": pairs_done / max(elapsed, 1e-9), "pairs": len(stream.texts), **stream.meta}
+    else:
+        # nothing ran: keep the summary of the run that trained these steps (not a NaN loss and 0 pairs/s)
+        summary = earlier_summary(out, start) or {"steps": start, "final_loss": last_logged_loss(out, start),
+                                                  "seconds": None, "pairs_per_s": None, "pairs": len(stream.texts), **stream.meta}
+        if rt.is_main:
+            print(f"resume: the run in {out} is at step {start} = --max-steps already; nothing to train", file=sys.stderr)
+    if stopped_by:
+        summary["stopped_by"] = stopped_by
+    elif cfg.export and (ran or not (out / "model" / "codesage_stage2.json").is_file()):
+        export_model(engine, encoder, tokenizer, out / "model", rt, cfg, summary, record)
     if rt.is_main:
         from trainer.report import report_at_end_of_run
 
-        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        report_at_end_of_run(str(out))
+        if ran or not (out / "summary.json").is_file():
+            write_json_atomic(out / "summary.json", summary)
+        if not stopped_by:
+            report_at_end_of_run(str(out))
     rt.barrier()
     return summary
+
+
+def earlier_summary(out: Path, step: int) -> dict | None:
+    """OUT/summary.json when it describes the run at `step` (its `steps`), else None."""
+    from trainer.runfolder import saved_record
+
+    saved = saved_record(out, "summary.json")
+    return saved if saved is not None and saved.get("steps") == step and not saved.get("stopped_by") else None
+
+
+def last_logged_loss(out: Path, step: int) -> float | None:
+    """The loss metrics.jsonl logged at `step` (None when that row is missing or not a finite number)."""
+    loss = None
+    try:
+        lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and row.get("step") == step and isinstance(row.get("loss"), (int, float)):
+            loss = float(row["loss"])
+    return loss if loss is not None and math.isfinite(loss) else None
 
 
 EARLIER_RESULTS = ("eval.json", "summary.json", "report.html")
@@ -277,7 +337,8 @@ def remove_earlier_results(out: Path) -> None:
         shutil.rmtree(out / "model")
 
 
-def export_model(engine, encoder, tokenizer, out_dir: Path, rt, cfg: ContrastiveConfig, summary: dict) -> None:
+def export_model(engine, encoder, tokenizer, out_dir: Path, rt, cfg: ContrastiveConfig, summary: dict,
+                 record: dict | None = None) -> None:
     """Export on the main rank; under ZeRO-3 every rank first gathers the partitioned parameters. An
     earlier export in `out_dir` (a run restarted or continued with --resume) is replaced as a whole, so
     no file of another model (e.g. an older tokenizer's vocab.txt) is left beside the new one."""
@@ -292,7 +353,7 @@ def export_model(engine, encoder, tokenizer, out_dir: Path, rt, cfg: Contrastive
     if stage == 3:
         with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
             if rt.is_main:
-                export_encoder(encoder.backbone, tokenizer, out_dir, train_max_len=cfg.code_max_len, extra={"stage2": asdict(cfg), **summary})
+                export_encoder(encoder.backbone, tokenizer, out_dir, train_max_len=cfg.code_max_len, extra={"stage2": record or asdict(cfg), **summary})
     elif rt.is_main:
-        export_encoder(encoder.backbone, tokenizer, out_dir, train_max_len=cfg.code_max_len, extra={"stage2": asdict(cfg), **summary})
+        export_encoder(encoder.backbone, tokenizer, out_dir, train_max_len=cfg.code_max_len, extra={"stage2": record or asdict(cfg), **summary})
     rt.barrier()

@@ -16,11 +16,15 @@ The "mlm." prefix of the training wrapper is stripped. The consolidation stores 
 so the decoder weight may be missing: the model is built from its config, loaded with strict=False,
 every missing key must be a tied one, and `tie_weights()` re-links it; the function checks that the
 output embedding IS the input embedding afterwards (and that nothing else is missing or unexpected).
-Output: config.json, model.safetensors, the tokenizer files, export.json and metrics.jsonl.
+Output: config.json, model.safetensors, the tokenizer files, export.json and metrics.jsonl, written into a
+temporary sibling folder (`.MODEL.export-tmp-PID`) renamed to MODEL at the end, so a failed export leaves
+nothing a retry would refuse. Lines of the run's metrics.jsonl that do not parse (a torn last line) are
+skipped.
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -125,8 +129,6 @@ def _stage2_message(run: Path) -> str:
 def export_checkpoint(checkpoint: str | Path, out: str | Path, *, config_dir: str | Path | None = None,
                       tokenizer_dir: str | Path | None = None) -> dict:
     """Write the HF folder; returns a summary (parameters, tied, step, source)."""
-    import os
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoConfig, AutoModelForMaskedLM
 
@@ -154,7 +156,40 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, config_dir: st
         raise UserError(f"checkpoint does not match the model config: missing {missing[:5]}, unexpected {list(result.unexpected_keys)[:5]}")
     model.tie_weights()
     load_exported_check(model)
-    out.mkdir(parents=True, exist_ok=True)
+    # written into a temporary sibling folder renamed at the end: a failed export leaves no half-written
+    # --out behind (which a retry would refuse as not empty)
+    tmp = out.parent / f".{out.name}.export-tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        summary = _write_export(model, config, result, folder, run_dir, tokenizer_dir, tmp)
+        if out.exists():
+            out.rmdir()  # empty (checked above); os.replace cannot replace it on every platform
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summary
+
+
+def _last_logged_loss(metrics: Path, step: int):
+    """The loss metrics.jsonl logged at `step`, or None; lines that do not parse (e.g. the torn last
+    line of a killed run) are skipped, as the report does."""
+    loss = None
+    if not metrics.is_file():
+        return None
+    for line in metrics.read_text(errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and rec.get("step") == step and "loss" in rec:
+            loss = rec["loss"]
+    return loss
+
+
+def _write_export(model, config, result, folder: Path, run_dir: Path, tokenizer_dir: Path, out: Path) -> dict:
     model.save_pretrained(str(out), safe_serialization=True)
     if tokenizer_dir.is_dir():
         for f in tokenizer_dir.iterdir():
@@ -165,13 +200,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, config_dir: st
                "tied_embeddings": bool(getattr(config, "tie_word_embeddings", False)),
                "missing_tied_keys": sorted(result.missing_keys)}
     (out / "export.json").write_text(json.dumps(summary, indent=2) + "\n")
-    loss = None
-    metrics = run_dir / "metrics.jsonl"
-    if metrics.is_file():
-        for line in metrics.read_text().splitlines():
-            rec = json.loads(line) if line.strip() else {}
-            if rec.get("step") == summary["step"] and "loss" in rec:
-                loss = rec["loss"]
+    loss = _last_logged_loss(run_dir / "metrics.jsonl", summary["step"])
     with open(out / "metrics.jsonl", "a") as fh:
         fh.write(json.dumps({"step": summary["step"], "loss": loss, "parameters": summary["parameters"]}) + "\n")
     return summary

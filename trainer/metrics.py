@@ -10,7 +10,8 @@ Non-finite floats are written as strings ("nan", "inf") so every line stays vali
 Resume: `MetricsLogger(..., drop_after=N)` (the checkpoint's step of a resumed run) first rewrites an
 existing metrics.jsonl without the rows whose step is > N and without a torn last line (a killed run's
 rows past its checkpoint), atomically (temporary file + os.replace), so each step appears once in the
-file the report and the export read.
+file the report and the export read. TensorBoard gets `purge_step=N+1` (it hides the killed run's events
+past N); a restart from step 0 (`drop_after=0`) deletes the earlier run's event files.
 """
 from __future__ import annotations
 
@@ -75,7 +76,13 @@ class MetricsLogger:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self._tb = SummaryWriter(log_dir=str(Path(out_dir) / "tensorboard"))
+                tb_dir = Path(out_dir) / "tensorboard"
+                purge = None
+                if drop_after is not None and drop_after > 0:
+                    purge = drop_after + 1  # TensorBoard drops the events a killed run wrote past the checkpoint
+                elif drop_after == 0:
+                    remove_event_files(tb_dir)  # a restart from step 0: the earlier run's curves go
+                self._tb = SummaryWriter(log_dir=str(tb_dir), purge_step=purge)
             except Exception:  # tensorboard is optional: missing package or broken install
                 self._tb = None
         self._last_step = initial_step
@@ -124,6 +131,19 @@ class MetricsLogger:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def remove_event_files(tb_dir: str | Path) -> int:
+    """Delete the TensorBoard event files in `tb_dir` (an earlier run's, before a restart from step 0);
+    returns how many."""
+    removed = 0
+    for f in Path(tb_dir).glob("events.out.tfevents.*"):
+        try:
+            f.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 def drop_rows_after(path: str | Path, step: int) -> int:

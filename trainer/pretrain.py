@@ -20,20 +20,27 @@ Logged `lr` is the learning rate the logged step's optimizer update used. A resu
 metrics.jsonl rows past its checkpoint (a killed run's), so every step is logged once.
 Every setting is checked (`preflight`) before the run folder is written.
 
-Run folder: OUT/run.json (arguments), OUT/model/config.json (model config), OUT/tokenizer/ (copy),
-OUT/metrics.jsonl, OUT/checkpoints/, OUT/report.html (curves, written when training ends). OUT must be new
-or empty unless `--resume`; a resume must keep the settings of `resume_settings` (trainer.runfolder).
+Run folder: OUT/run.json (arguments, paths made absolute), OUT/model/config.json (model config),
+OUT/tokenizer/ (copy: replaced on every start from step 0; a resume from a checkpoint with a --tokenizer
+whose files differ from it is refused), OUT/metrics.jsonl, OUT/checkpoints/, OUT/report.html (curves,
+written when training ends). OUT must be new or empty unless `--resume`; a resume must keep the settings of
+`resume_settings` (trainer.runfolder), and a resume without a checkpoint only restarts a stage-1 run folder.
+
+SIGTERM / SIGINT (trainer.runtime.StopSignals): the step in progress finishes, a checkpoint is saved, the
+step is logged, one line says where it stopped, and the command exits 143 / 130.
 """
 from __future__ import annotations
 
-import json
+import os
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from trainer.errors import UserError
-from trainer.runfolder import PATH, check_run_folder, fixed_settings, saved_record
+from trainer.runfolder import (PATH, STAGE1, absolute_paths, check_run_folder, fixed_settings, saved_record,
+                                write_json_atomic)
 
 
 class TrainingDiverged(UserError):
@@ -250,38 +257,73 @@ def nothing_to_learn(cfg: PretrainConfig, step: int) -> UserError:
                      f"mask at --mask-rate {cfg.mask_rate:g}; check the pipeline's output or choose another --split")
 
 
+RECORD_PATHS = ("data", "tokenizer", "init", "out")  # run.json stores these as absolute paths
+
+
 def run_pretrain(cfg: PretrainConfig) -> dict:
-    """Train; returns a summary dict (final step, last loss, tokens/s, packing efficiency, out).
-    Every user error (`preflight`, the run folder, the data streams, the data) is raised before the run
+    """Train; returns a summary dict (final step, last loss, tokens/s, packing efficiency, out; plus
+    `stopped_by` = "SIGTERM" / "SIGINT" when a signal stopped the run). Every user error (`preflight`,
+    the run folder, the tokenizer of a resumed run, the data streams, the data) is raised before the run
     folder is written."""
-    from trainer.runtime import setup_runtime
+    from trainer.runtime import StopSignals, setup_runtime
 
     out = Path(cfg.out)
-    cfg, info = preflight(cfg)
-    if cfg.threads > 0:
-        import torch
+    with StopSignals() as stop:
+        cfg, info = preflight(cfg)
+        if cfg.threads > 0:
+            import torch
 
-        torch.set_num_threads(cfg.threads)
-    rt = setup_runtime(seed=cfg.seed)
-    streams = data_streams(cfg, rt.world_size, out)
-    record = {**asdict(cfg), "world_size": rt.world_size, "data_streams": streams}
-    check_run_folder(rt, out, resume=cfg.resume, settings_file="run.json", settings_of=resume_settings,
-                     new_record=record, paths=RESUME_PATHS)
-    check_data_streams(cfg, streams, rt.world_size)
-    try:
-        return _train(cfg, rt, out, streams, info)
-    finally:
-        rt.barrier()
+            torch.set_num_threads(cfg.threads)
+        rt = setup_runtime(seed=cfg.seed)
+        streams = data_streams(cfg, rt.world_size, out)
+        record = absolute_paths({**asdict(cfg), "world_size": rt.world_size, "data_streams": streams}, RECORD_PATHS)
+        check_run_folder(rt, out, resume=cfg.resume, settings_file="run.json", settings_of=resume_settings,
+                         new_record=record, paths=RESUME_PATHS, kind=STAGE1)
+        check_tokenizer(rt, cfg, out)
+        check_data_streams(cfg, streams, rt.world_size)
+        try:
+            return _train(cfg, rt, out, streams, info, record, stop)
+        finally:
+            rt.barrier()
 
 
-def _train(cfg: PretrainConfig, rt, out: Path, streams: int, info: dict) -> dict:
+def _tokenizer_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of each tokenizer file (`tokenization.TOKENIZER_FILES`) of `folder`, by name."""
+    import hashlib
+
+    from trainer.tokenization import TOKENIZER_FILES
+
+    return {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in TOKENIZER_FILES if (folder / n).is_file()}
+
+
+def check_tokenizer(rt, cfg: PretrainConfig, out: Path) -> None:
+    """A resume from a checkpoint must use the tokenizer the run was trained with: the files of
+    --tokenizer must equal the run's copy in OUT/tokenizer (same names, same bytes), else one UserError
+    (a tokenizer retrained at the same path would silently change every token id). A run without a
+    copy is not checked. Collective: the main rank decides, every rank raises."""
+    from trainer.runtime import latest_checkpoint
+
+    message = None
+    saved = out / "tokenizer"
+    if rt.is_main and cfg.resume and saved.is_dir() and latest_checkpoint(out) is not None and Path(cfg.tokenizer).is_dir():
+        now, then = _tokenizer_hashes(Path(cfg.tokenizer)), _tokenizer_hashes(saved)
+        if now != then:
+            differ = sorted(n for n in set(now) | set(then) if now.get(n) != then.get(n))
+            message = (f"--tokenizer {cfg.tokenizer} is not the tokenizer the run in {out} was trained with ({', '.join(differ)} "
+                       f"differ from {saved}); resume with that tokenizer or start a new run in a new --out")
+    message = rt.all_gather_object(message)[0]
+    if message is not None:
+        raise UserError(message)
+
+
+def _train(cfg: PretrainConfig, rt, out: Path, streams: int, info: dict, record: dict, stop) -> dict:
     import torch
 
     from trainer.data import PackedStream, batches, find_shards, make_loader, merge_positions, plan_units
     from trainer.masking import MaskingConfig
     from trainer.metrics import MetricsLogger
     from trainer.modeling import make_stage1_model
-    from trainer.runtime import ds_config_for, latest_checkpoint, load_checkpoint, save_checkpoint
+    from trainer.runtime import StopSignals, ds_config_for, latest_checkpoint, load_checkpoint, save_checkpoint
     from trainer.tokenization import copy_tokenizer_files
 
     special, vocab = info["special"], info["vocab"]
@@ -311,13 +353,18 @@ def _train(cfg: PretrainConfig, rt, out: Path, streams: int, info: dict) -> dict
         print(f"resume: no complete checkpoint in {out} yet; starting from step 0", file=sys.stderr)
     if rt.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "run.json").write_text(json.dumps({**asdict(cfg), "world_size": rt.world_size, "data_streams": streams}, indent=2, default=str) + "\n")
+        write_json_atomic(out / "run.json", record)
         mlm.config.save_pretrained(str(out / "model"))
         tok_src = Path(cfg.tokenizer)
-        if tok_src.is_dir() and not (out / "tokenizer").exists():
+        if tok_src.is_dir() and (start_step == 0 or not (out / "tokenizer").exists()):
             # only the tokenizer's files: --tokenizer may be a model folder (with --init), whose weights and
-            # config must not reach the export
-            copy_tokenizer_files(tok_src, out / "tokenizer")
+            # config must not reach the export. A start from step 0 replaces an earlier run's copy whole
+            # (a resume from a checkpoint keeps it: check_tokenizer made sure --tokenizer is the same)
+            tmp_tok = out / ".tokenizer.tmp"
+            shutil.rmtree(tmp_tok, ignore_errors=True)
+            copy_tokenizer_files(tok_src, tmp_tok)
+            shutil.rmtree(out / "tokenizer", ignore_errors=True)
+            os.replace(tmp_tok, out / "tokenizer")
     rt.barrier()
 
     dataset = PackedStream(
@@ -338,6 +385,7 @@ def _train(cfg: PretrainConfig, rt, out: Path, streams: int, info: dict) -> dict
     t_window = time.perf_counter()
     last = {"step": start_step}
     step = start_step
+    stopped_by = None
     try:
         for step in range(start_step + 1, cfg.max_steps + 1):
             # the lr this step's optimizer update uses (the engine steps the scheduler after the update)
@@ -378,7 +426,8 @@ def _train(cfg: PretrainConfig, rt, out: Path, streams: int, info: dict) -> dict
             window["docs"] += sum(mb["n_docs"] for mb in micro)
             window["dobf"] += sum(mb["n_dobf"] for mb in micro)
 
-            if step % cfg.log_every == 0 or step == cfg.max_steps:
+            stopped_by = stop.requested(rt)  # SIGTERM / SIGINT on any rank: every rank stops after this step
+            if step % cfg.log_every == 0 or step == cfg.max_steps or stopped_by:
                 keys = list(window)
                 totals = dict(zip(keys, rt.all_reduce_sum([window[k] for k in keys])))
                 elapsed = time.perf_counter() - t_window
@@ -398,9 +447,13 @@ def _train(cfg: PretrainConfig, rt, out: Path, streams: int, info: dict) -> dict
                 window = dict.fromkeys(window, 0.0)
                 t_window = time.perf_counter()
 
-            if step % cfg.save_every == 0 or step == cfg.max_steps:
+            if step % cfg.save_every == 0 or step == cfg.max_steps or stopped_by:
                 merged = merge_positions(rt.all_gather_object({s: list(v) for s, v in consumed.items()}))
-                save_checkpoint(engine, out, step, {"positions": merged, "data_streams": streams, "step": step}, keep=cfg.keep_checkpoints)
+                folder = save_checkpoint(engine, out, step, {"positions": merged, "data_streams": streams, "step": step},
+                                         keep=cfg.keep_checkpoints)
+            if stopped_by:
+                logger.write(StopSignals.message(stopped_by, step, folder))
+                break
             if cfg.throttle:
                 time.sleep(cfg.throttle)
     finally:
@@ -409,7 +462,10 @@ def _train(cfg: PretrainConfig, rt, out: Path, streams: int, info: dict) -> dict
         from trainer.report import report_at_end_of_run
 
         report_at_end_of_run(str(out))
-    return {"out": str(out), "step": step, **{k: v for k, v in last.items() if k != "time"}}
+    summary = {"out": str(out), "step": step, **{k: v for k, v in last.items() if k != "time"}}
+    if stopped_by:
+        summary["stopped_by"] = stopped_by
+    return summary
 
 
 # --------------------------------------------------------------------------------------------- evaluation

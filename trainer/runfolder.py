@@ -14,7 +14,13 @@ anything is written:
   stage-1 data, `OUT` and `OUT/pairs` the same pairs), worked out again from the saved value, so run
   folders that saved the value as typed compare the same way. The model alias `minilm` stays a name.
   A settings file without a key (an older run) does not block the resume;
-* with `--resume` and no complete checkpoint yet, nothing is compared: the run starts from step 0.
+  A settings file that is missing or unreadable while a checkpoint exists is refused (nothing could be
+  checked);
+* with `--resume` and no complete checkpoint yet, the run starts from step 0; with `kind` (both stages
+  pass theirs) a non-empty folder must be a run of that kind and its settings are compared too.
+
+Settings files are written with `write_json_atomic` (temporary file + os.replace), their path values
+made absolute first (`absolute_paths`).
 
 The main rank decides and every rank raises the same `UserError` (one sentence naming each differing
 setting with its saved and new value), so no rank waits for a peer that stopped.
@@ -102,10 +108,41 @@ def _normal(value: Any, kind: str | None) -> Any:
 
     if value.lower() in ALIASES:
         return value.lower()
-    path = os.path.abspath(value)
+    path = os.path.realpath(os.path.expanduser(value))
     if kind != PATH and os.path.isdir(os.path.join(path, kind)):
         path = os.path.join(path, kind)
     return path
+
+
+def absolute_paths(record: dict, keys) -> dict:
+    """`record` with the path values of `keys` made absolute (against this process's cwd), as run.json /
+    config.json store them, so a resume from another directory reads and compares the same paths. The
+    packaged-model alias (`minilm`), None and empty values stay as they are."""
+    from trainer.encoder import ALIASES
+
+    out = dict(record)
+    for key in keys:
+        value = out.get(key)
+        if isinstance(value, str) and value and value.lower() not in ALIASES:
+            out[key] = os.path.abspath(os.path.expanduser(value))
+    return out
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    """Write `obj` as indented JSON to `path` atomically (temporary file in the same folder, fsync,
+    os.replace): a reader or a crash never sees a half-written file. NaN and infinities are refused
+    (they are not JSON): callers write None instead."""
+    path = Path(path)
+    text = json.dumps(obj, indent=2, default=str, allow_nan=False) + "\n"
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def settings_differences(saved: dict, new: dict, paths: dict[str, str] | tuple[str, ...] = ()) -> list[str]:
@@ -140,7 +177,7 @@ def check_run_folder(rt, out: Path, *, resume: bool, settings_file: str, setting
     `settings_of(record) -> {flag name: value}` extracts the resume-fixed settings from a run record (the
     dict saved in `out/settings_file`); it is applied to the saved record and to `new_record`, this
     invocation's record. `paths` maps the flag names whose values are paths to PATH or to the pipeline
-    table a data flag reads (`settings_differences`). With `kind` (STAGE2), a resume in a non-empty
+    table a data flag reads (`settings_differences`). With `kind` (STAGE1 or STAGE2), a resume in a non-empty
     folder without a checkpoint is also checked: the folder must be a run of that kind (a wrong --out,
     e.g. the pipeline's output folder, is never written into) and its saved settings must match, since
     the run restarts from step 0 there and replaces what the earlier run left. Call on every rank.
@@ -158,7 +195,12 @@ def check_run_folder(rt, out: Path, *, resume: bool, settings_file: str, setting
                 raise UserError(f"--out {out} is not empty and is not a {kind} run folder; choose a new --out")
             if has_checkpoint or fresh_in_old_run:
                 saved = saved_record(out, settings_file)
-                if saved is not None:
+                if saved is None:
+                    # without the saved settings nothing could be checked: refuse rather than resume blind
+                    raise UserError(f"{out / settings_file} is missing or unreadable, so the settings of the run in {out} "
+                                    "cannot be checked before resuming its checkpoint; restore that file (or start a new run "
+                                    "in a new --out)")
+                else:
                     diffs = settings_differences(settings_of(saved), settings_of(new_record), paths)
                     if diffs:
                         raise UserError(f"--resume with settings that differ from the run in {out} ({'; '.join(diffs)}); "

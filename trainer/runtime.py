@@ -20,10 +20,14 @@ Checkpoint layout (``save_checkpoint(engine, out_dir, step, client_state)``)::
     OUT/checkpoints/step-00000100/COMPLETE           written last, after every rank finished
     OUT/checkpoints/latest                           name of the newest COMPLETE checkpoint
 
-``latest`` is replaced atomically (``os.replace``) only after every rank has written its part and the
-``COMPLETE`` marker exists, so a crash (or SIGKILL) in the middle of a save leaves ``latest`` pointing at
-the previous good checkpoint; ``load_checkpoint`` only ever follows ``latest`` (or an explicit complete
-checkpoint folder).
+Every rank writes into ``OUT/checkpoints/.tmp-step-00000100/``; rank 0 adds ``COMPLETE`` after every
+rank finished and renames the folder to ``step-00000100`` (atomic), then replaces ``latest`` atomically
+(``os.replace``). So a crash (or SIGKILL) in the middle of a save leaves ``latest`` pointing at the
+previous good checkpoint, and ``latest_checkpoint`` follows ``latest`` or, when it names nothing
+complete, falls back to the newest complete ``step-*`` folder.
+
+``StopSignals`` turns SIGTERM / SIGINT into a request both training loops check after each optimizer
+step (agreed across ranks), so a preempted job saves a checkpoint and exits 143 / 130.
 """
 from __future__ import annotations
 
@@ -387,9 +391,15 @@ def _rank_of_engine() -> tuple[int, int]:
 def save_checkpoint(engine, out_dir: str | os.PathLike, step: int, client_state: dict, keep: int = 0) -> Path:
     """Save model, optimizer, scheduler, every rank's RNG states and `client_state` (collective call).
 
-    Atomic at the `latest` level: the COMPLETE marker and the `latest` pointer are written by rank 0
-    only after a barrier that every rank reaches after writing its own files. `keep` > 0 deletes all
-    but the newest `keep` complete checkpoints afterwards. Returns the checkpoint folder.
+    Every rank writes into a temporary folder (`checkpoints/.tmp-step-NNNNNNNN`); after a collective
+    check that every rank succeeded, rank 0 writes the COMPLETE marker there and renames the folder to
+    `step-NNNNNNNN`, then replaces `latest`. So `step-*` folders are always complete, and the checkpoint
+    `latest` names is never missing: when a complete folder of the same step exists already (a step
+    saved twice), `latest` names the temporary folder while the old one is replaced, and
+    `latest_checkpoint` falls back to the newest complete `step-*` folder if it ever names a folder that
+    is gone. An OSError on any rank (e.g. a full disk) removes the temporary folder and raises a
+    one-line UserError naming the last good checkpoint. `keep` > 0 deletes all but the newest `keep`
+    complete checkpoints afterwards. Returns the checkpoint folder.
     """
     import torch
     import torch.distributed as dist
@@ -398,26 +408,45 @@ def save_checkpoint(engine, out_dir: str | os.PathLike, step: int, client_state:
     root = Path(out_dir) / CHECKPOINTS
     tag = checkpoint_tag(step)
     folder = root / tag
+    tmp_tag = f"{TMP_PREFIX}{tag}"
+    tmp = root / tmp_tag
+    previous = latest_checkpoint(out_dir)
+    error = None
+    try:
+        if rank == 0:
+            if tmp.exists():  # leftover of a save that crashed before its rename
+                shutil.rmtree(tmp)
+            root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        error = exc
+    if _any_rank_failed(error is not None, world):
+        _failed_save(tmp, rank, previous, error)
+    try:
+        engine.save_checkpoint(str(root), tag=tmp_tag, client_state={"codesage": client_state, "step": step}, save_latest=False)
+        rng_tmp = tmp / f".rng-rank{rank:05d}.pt.tmp"
+        torch.save(_rng_state(), rng_tmp)
+        os.replace(rng_tmp, tmp / f"rng-rank{rank:05d}.pt")
+    except OSError as exc:
+        error = exc
+    if _any_rank_failed(error is not None, world):
+        _failed_save(tmp, rank, previous, error)
     if rank == 0:
-        if folder.exists():  # leftover of a save that crashed before COMPLETE
-            shutil.rmtree(folder)
-        root.mkdir(parents=True, exist_ok=True)
-    if world > 1:
-        dist.barrier()
-    engine.save_checkpoint(str(root), tag=tag, client_state={"codesage": client_state, "step": step}, save_latest=False)
-    tmp = folder / f".rng-rank{rank:05d}.pt.tmp"
-    torch.save(_rng_state(), tmp)
-    os.replace(tmp, folder / f"rng-rank{rank:05d}.pt")
-    if world > 1:
-        dist.barrier()
-    if rank == 0:
-        (folder / COMPLETE).write_text(json.dumps({"step": step, "world_size": world,
-                                                   "zero_stage": int(engine.zero_optimization_stage())}) + "\n")
-        _fsync_dir(folder)
-        tmp_latest = root / f".{LATEST}.tmp"
-        tmp_latest.write_text(tag + "\n")
-        os.replace(tmp_latest, root / LATEST)
-        _fsync_dir(root)
+        try:
+            (tmp / COMPLETE).write_text(json.dumps({"step": step, "world_size": world,
+                                                    "zero_stage": int(engine.zero_optimization_stage())}) + "\n")
+            _fsync_dir(tmp)
+            if folder.exists():
+                if (folder / COMPLETE).exists():
+                    # the same step saved again: `latest` names the new copy while the old one goes
+                    _write_latest(root, tmp_tag)
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+            _fsync_dir(root)
+            _write_latest(root, tag)
+        except OSError as exc:
+            if not folder.exists():
+                _failed_save(tmp, rank, previous, exc)
+            raise
         if keep > 0:
             complete = sorted(p for p in root.glob("step-*") if (p / COMPLETE).exists())
             for old in complete[:-keep]:
@@ -425,6 +454,42 @@ def save_checkpoint(engine, out_dir: str | os.PathLike, step: int, client_state:
     if world > 1:
         dist.barrier()
     return folder
+
+
+TMP_PREFIX = ".tmp-"
+
+
+def _write_latest(root: Path, name: str) -> None:
+    tmp_latest = root / f".{LATEST}.tmp"
+    tmp_latest.write_text(name + "\n")
+    os.replace(tmp_latest, root / LATEST)
+    _fsync_dir(root)
+
+
+def _any_rank_failed(failed: bool, world: int) -> bool:
+    """True on every rank when any rank failed (a collective when there are several ranks)."""
+    if world == 1:
+        return failed
+    import torch
+    import torch.distributed as dist
+
+    backend = dist.get_backend()
+    device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
+    t = torch.tensor([1.0 if failed else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return bool(t.item() > 0)
+
+
+def _failed_save(tmp: Path, rank: int, previous: Path | None, error: OSError | None) -> None:
+    """Remove the partial checkpoint (rank 0) and raise the one-line error of a failed save."""
+    if rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+    reason = f"{error.strerror or error}" if error is not None else "another rank could not write its part"
+    if error is not None and getattr(error, "filename", None):
+        reason += f" ({error.filename})"
+    last = f"the last good checkpoint is {previous}" if previous is not None else "there is no earlier complete checkpoint"
+    raise UserError(f"could not write the checkpoint {tmp.parent / tmp.name[len(TMP_PREFIX):]}: {reason}; the partial "
+                    f"checkpoint was removed and {last}: free space (or fix the folder) and rerun with --resume")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -441,16 +506,29 @@ def _fsync_dir(path: Path) -> None:
 
 
 def latest_checkpoint(out_or_ckpt: str | os.PathLike) -> Path | None:
-    """The newest complete checkpoint folder under a run folder (or the folder itself if it is one)."""
+    """The newest complete checkpoint folder under a run folder (or the folder itself if it is one).
+
+    Follows `latest`; when it is missing or names a folder that is gone or incomplete (a copied or
+    damaged run folder), the newest `step-*` folder with its COMPLETE marker is used instead, so a
+    broken pointer never makes `--resume` restart from step 0 while complete checkpoints exist."""
     p = Path(out_or_ckpt)
     if (p / COMPLETE).exists():
         return p
     for root in (p / CHECKPOINTS, p):
         pointer = root / LATEST
         if pointer.is_file():
-            folder = root / pointer.read_text().strip()
-            if (folder / COMPLETE).exists():
+            try:
+                name = pointer.read_text().strip()
+            except OSError:
+                name = ""
+            folder = root / name
+            if name and (folder / COMPLETE).exists():
                 return folder
+    for root in (p / CHECKPOINTS, p):
+        if root.is_dir():
+            complete = sorted(f for f in root.glob("step-*") if (f / COMPLETE).is_file())
+            if complete:
+                return complete[-1]
     return None
 
 
@@ -496,3 +574,67 @@ def load_checkpoint(engine, ckpt_dir: str | os.PathLike) -> dict:
     state = dict((client or {}).get("codesage", {}))
     state.setdefault("step", (client or {}).get("step", 0))
     return state
+
+
+# --------------------------------------------------------------------------------------------- signals
+
+SIGNAL_EXIT_CODES = {"SIGTERM": 143, "SIGINT": 130}  # 128 + the signal's number, as a shell reports a kill
+
+
+class StopSignals:
+    """SIGTERM / SIGINT as a stop request for a training loop (both stages use it).
+
+    `with StopSignals() as stop:` installs handlers (main thread only; the previous ones come back on
+    exit) that record the first signal; a second signal ends the process at once (exit 128 + its
+    number). The loop calls `stop.requested(rt)` after each optimizer step: the name of the signal
+    ("SIGTERM" or "SIGINT") or None, agreed over all ranks (a sum of flags when there are several, so
+    every rank stops after the same step even if only some received the signal). The loop then saves a
+    checkpoint, writes its metrics and prints `stop.message(step, tag)`; the command exits with
+    `SIGNAL_EXIT_CODES[name]` (143 / 130)."""
+
+    NAMES = ("SIGTERM", "SIGINT")
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+        import sys
+
+        name = signal.Signals(signum).name
+        if self.received is not None:
+            print(f"{name} again: exiting at once (no checkpoint)", file=sys.stderr, flush=True)
+            os._exit(128 + int(signum))
+        self.received = name
+        print(f"{name} received: stopping after this step (a checkpoint is written first; send it again to exit at once)",
+              file=sys.stderr, flush=True)
+
+    def __enter__(self) -> "StopSignals":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in self.NAMES:
+                sig = getattr(signal, name)
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        self._previous.clear()
+
+    def requested(self, rt) -> str | None:
+        """The signal every rank stops for after this step, or None (collective when world size > 1)."""
+        flags = [1.0 if self.received == name else 0.0 for name in self.NAMES]
+        if rt.world_size > 1:
+            flags = rt.all_reduce_sum(flags)
+        return next((name for name, f in zip(self.NAMES, flags) if f > 0), None)
+
+    @staticmethod
+    def message(name: str, step: int, checkpoint: Path | None) -> str:
+        where = f"checkpoint {checkpoint.name} written" if checkpoint is not None else "no checkpoint written (--save-every 0)"
+        return f"stopped by {name} at step {step}; {where}; rerun with --resume"
