@@ -32,6 +32,9 @@ def test_wheel_holds_every_language_spec_and_the_licence(dists):
             if f.suffix in (".toml", ".scm"):
                 assert f"pipeline/languages/specs/{spec.name}/{f.name}" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    # the trainer's named DeepSpeed configs (--deepspeed-config zero1, the default)
+    for config in sorted((REPO / "deploy/deepspeed").glob("*.json")):
+        assert f"trainer/deepspeed_configs/{config.name}" in names
 
 
 def test_sdist_is_a_complete_source_release(dists):

@@ -45,8 +45,10 @@ import numpy as np
 
 from trainer.errors import UserError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEEPSPEED_CONFIG_DIR = REPO_ROOT / "deploy" / "deepspeed"
+# deploy/deepspeed/*.json, seen from inside the package: in a checkout `trainer/deepspeed_configs` is a
+# link to that folder, and a wheel holds the files themselves (package data), so `--deepspeed-config
+# zero1` works installed as well as from the source tree
+DEEPSPEED_CONFIG_DIR = Path(__file__).resolve().parent / "deepspeed_configs"
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
 COMPLETE = "COMPLETE"
