@@ -16,7 +16,7 @@ import types
 from pathlib import Path
 
 import pytest
-from trainer_helpers import make_corpus, make_pair_rows, tiny_bert_dir
+from trainer_helpers import error_line, make_corpus, make_pair_rows, tiny_bert_dir
 
 from trainer.metrics import read_metrics
 from trainer.pairs_data import write_pairs
@@ -60,12 +60,7 @@ def _contrastive(out: Path, run: Path, *extra) -> list:
     return ["contrastive", "--data", out, "--init", out.parent / "bert", "--out", run, *STAGE2, *extra]
 
 
-def _error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, err
-    return lines[0]
+_error = error_line
 
 
 def _steps(run: Path) -> list[int]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from trainer_helpers import make_corpus, make_pair_rows, make_rows, tiny_bert_dir, write_shards
+from trainer_helpers import error_line, make_corpus, make_pair_rows, make_rows, tiny_bert_dir, write_shards
 
 from trainer.errors import UserError
 from trainer.metrics import read_metrics
@@ -49,13 +49,7 @@ def _main(argv: list[str]) -> int:
     return main([str(a) for a in argv])
 
 
-def _error(capsys) -> str:
-    """The one `error:` line on stderr (no traceback)."""
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, err
-    return lines[0]
+_error = error_line
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess:

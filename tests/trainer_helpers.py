@@ -125,3 +125,12 @@ def tiny_bert_dir(path: Path, masked_lm: bool = False) -> Path:
     (BertForMaskedLM if masked_lm else BertModel)(cfg).save_pretrained(str(path))
     tok.save_pretrained(str(path))
     return Path(path)
+
+
+def error_line(capsys) -> str:
+    """The one `error:` line a command printed on stderr (and no traceback)."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    return lines[0]
