@@ -140,11 +140,11 @@ def test_saving_a_step_again_never_leaves_latest_without_a_complete_checkpoint(t
 
     monkeypatch.setattr(runtime.shutil, "rmtree", rmtree)
     folder = runtime.save_checkpoint(engine, run, 2, {"step": 2, "again": True})
-    assert ("step-00000002", 2) in seen, seen
+    assert (".old-step-00000002", 2) in seen, seen   # the old copy is set aside, then removed
     assert all(step == 2 for _, step in seen), seen
     assert runtime.latest_checkpoint(run) == folder and (folder / "COMPLETE").is_file()
     assert (run / "checkpoints" / "latest").read_text().strip() == "step-00000002"
-    assert not list((run / "checkpoints").glob(".tmp-*"))
+    assert not list((run / "checkpoints").glob(".tmp-*")) and not list((run / "checkpoints").glob(".old-*"))
 
 
 def test_contrastive_saves_each_step_once_and_a_finished_run_resumed_keeps_its_summary(out, tmp_path, monkeypatch):
@@ -297,11 +297,45 @@ def test_stop_signals_agree_and_a_second_signal_exits_at_once():
         os.kill(os.getpid(), signal.SIGINT)
         assert stop.requested(rt) == "SIGINT"
     assert signal.getsignal(signal.SIGINT) is before
+    # a repeat within the grace window (a launcher forwarding the same signal) is the same request;
+    # a later one exits at once
     code = ("import os, signal, time; from trainer.runtime import StopSignals\n"
+            "StopSignals.REPEAT_GRACE_S = 1.0\n"
             "with StopSignals():\n"
-            "    os.kill(os.getpid(), signal.SIGTERM); os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n")
+            "    os.kill(os.getpid(), signal.SIGTERM); os.kill(os.getpid(), signal.SIGTERM); time.sleep(1.5)\n"
+            "    print('alive', flush=True); os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=60)
-    assert done.returncode == 143 and "SIGTERM again" in done.stderr, done.stderr
+    assert done.returncode == 143 and done.stdout == "alive\n" and "SIGTERM again" in done.stderr, done.stderr
+
+
+def test_dataloader_workers_survive_a_signal_to_the_whole_process_group():
+    """torchrun and Slurm signal the rank's process group: the workers must not die before the rank
+    saves (they failed its next batch: 'DataLoader worker exited unexpectedly')."""
+    code = """
+import os, signal, time, torch
+from torch.utils.data import IterableDataset
+from trainer.data import make_loader
+from trainer.runtime import StopSignals
+
+class Slow(IterableDataset):
+    def __iter__(self):
+        for i in range(200):
+            time.sleep(0.01)
+            yield torch.tensor(i)
+
+with StopSignals() as stop:
+    n = 0
+    for _ in make_loader(Slow(), num_workers=2, prefetch_factor=2):
+        n += 1
+        if n == 5:
+            os.killpg(os.getpgrp(), signal.SIGTERM)
+        if n == 60:
+            break
+print(stop.received, n)
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=_env(), capture_output=True, text=True,
+                          timeout=120, start_new_session=True)
+    assert done.returncode == 0 and done.stdout.split() == ["SIGTERM", "60"], done.stderr[-2000:]
 
 
 def test_slurm_script_sends_sigterm_to_the_job_steps_before_the_time_limit():
@@ -413,7 +447,12 @@ def test_contrastive_checkpoints_by_default_as_pretrain_does():
 # ------------------------------------------------------------------------ 11: a save that fails (disk full)
 
 
-def test_a_checkpoint_save_that_fails_names_the_last_good_checkpoint(out, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("failure", [
+    OSError(28, "No space left on device"),
+    # what torch.save really raises on a full disk
+    RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0: No space left on device"),
+])
+def test_a_checkpoint_save_that_fails_names_the_last_good_checkpoint(out, tmp_path, monkeypatch, capsys, failure):
     import torch
 
     run = tmp_path / "run"
@@ -421,7 +460,7 @@ def test_a_checkpoint_save_that_fails_names_the_last_good_checkpoint(out, tmp_pa
 
     def save(obj, f, *args, **kwargs):
         if "step-00000002" in str(f):
-            raise OSError(28, "No space left on device")
+            raise failure
         return real_save(obj, f, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", save)

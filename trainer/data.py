@@ -393,8 +393,18 @@ def make_loader(dataset: PackedStream, num_workers: int = 0, prefetch_factor: in
 
     kwargs = dict(batch_size=None, num_workers=num_workers, generator=torch.Generator().manual_seed(0))
     if num_workers > 0:
-        kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False)
+        kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False, worker_init_fn=ignore_stop_signals)
     return DataLoader(dataset, **kwargs)
+
+
+def ignore_stop_signals(worker_id: int = 0) -> None:
+    """DataLoader workers ignore SIGTERM / SIGINT: torchrun and Slurm signal the rank's whole process
+    group, and a worker killed by it fails the rank's next batch before the rank (which handles the
+    signal, trainer.runtime.StopSignals) can save its checkpoint. The rank ends its workers itself."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def batches(items: Iterator[dict], batch_size: int) -> Iterator[dict]:

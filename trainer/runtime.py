@@ -37,6 +37,7 @@ import math
 import os
 import random
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -428,27 +429,43 @@ def save_checkpoint(engine, out_dir: str | os.PathLike, step: int, client_state:
         rng_tmp = tmp / f".rng-rank{rank:05d}.pt.tmp"
         torch.save(_rng_state(), rng_tmp)
         os.replace(rng_tmp, tmp / f"rng-rank{rank:05d}.pt")
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as RuntimeError
         error = exc
     if _any_rank_failed(error is not None, world):
         _failed_save(tmp, rank, previous, error)
+    error = None
     if rank == 0:
         try:
             (tmp / COMPLETE).write_text(json.dumps({"step": step, "world_size": world,
                                                     "zero_stage": int(engine.zero_optimization_stage())}) + "\n")
             _fsync_dir(tmp)
+            aside = root / f"{OLD_PREFIX}{tag}"
             if folder.exists():
-                if (folder / COMPLETE).exists():
-                    # the same step saved again: `latest` names the new copy while the old one goes
-                    _write_latest(root, tmp_tag)
-                shutil.rmtree(folder)
+                # the same step saved again: the old copy is renamed aside (never deleted in place, so
+                # no step-* folder is ever a half-deleted one with its COMPLETE marker) and removed last
+                # (`latest` names the new complete copy meanwhile; once that is renamed, the fallback
+                # of latest_checkpoint finds it as the newest complete step-* folder)
+                _write_latest(root, tmp_tag)
+                if aside.exists():
+                    shutil.rmtree(aside)
+                os.replace(folder, aside)
             os.replace(tmp, folder)
             _fsync_dir(root)
             _write_latest(root, tag)
+            if aside.exists():
+                shutil.rmtree(aside, ignore_errors=True)
         except OSError as exc:
-            if not folder.exists():
-                _failed_save(tmp, rank, previous, exc)
-            raise
+            error = exc
+    # every rank learns whether rank 0's commit worked (else the others would run on into the next
+    # step's collectives while rank 0 raised)
+    if _any_rank_failed(error is not None, world):
+        _failed_save(tmp, rank, previous, error)
+    if rank == 0:
+        # leftovers of crashed saves (temporary and set-aside folders) that `latest` does not name
+        named = (root / LATEST).read_text().strip() if (root / LATEST).is_file() else ""
+        for stale in [*root.glob(f"{TMP_PREFIX}step-*"), *root.glob(f"{OLD_PREFIX}step-*")]:
+            if stale.name != named:
+                shutil.rmtree(stale, ignore_errors=True)
         if keep > 0:
             complete = sorted(p for p in root.glob("step-*") if (p / COMPLETE).exists())
             for old in complete[:-keep]:
@@ -459,6 +476,7 @@ def save_checkpoint(engine, out_dir: str | os.PathLike, step: int, client_state:
 
 
 TMP_PREFIX = ".tmp-"
+OLD_PREFIX = ".old-"
 
 
 def _write_latest(root: Path, name: str) -> None:
@@ -482,11 +500,12 @@ def _any_rank_failed(failed: bool, world: int) -> bool:
     return bool(t.item() > 0)
 
 
-def _failed_save(tmp: Path, rank: int, previous: Path | None, error: OSError | None) -> None:
+def _failed_save(tmp: Path, rank: int, previous: Path | None, error: Exception | None) -> None:
     """Remove the partial checkpoint (rank 0) and raise the one-line error of a failed save."""
     if rank == 0:
         shutil.rmtree(tmp, ignore_errors=True)
-    reason = f"{error.strerror or error}" if error is not None else "another rank could not write its part"
+    reason = (f"{getattr(error, 'strerror', None) or error}" if error is not None
+              else "another rank could not write its part")
     if error is not None and getattr(error, "filename", None):
         reason += f" ({error.filename})"
     last = f"the last good checkpoint is {previous}" if previous is not None else "there is no earlier complete checkpoint"
@@ -595,9 +614,11 @@ class StopSignals:
     `SIGNAL_EXIT_CODES[name]` (143 / 130)."""
 
     NAMES = ("SIGTERM", "SIGINT")
+    REPEAT_GRACE_S = 5.0  # a signal repeated within this is the same request (launchers forward it)
 
     def __init__(self) -> None:
         self.received: str | None = None
+        self._first_at = 0.0
         self._previous: dict = {}
 
     def _handle(self, signum, frame) -> None:
@@ -605,10 +626,15 @@ class StopSignals:
         import sys
 
         name = signal.Signals(signum).name
+        now = time.monotonic()
         if self.received is not None:
+            if now - self._first_at < self.REPEAT_GRACE_S:
+                # Slurm signals every process of the step and torchrun forwards it again: one request
+                return
             print(f"{name} again: exiting at once (no checkpoint)", file=sys.stderr, flush=True)
             os._exit(128 + int(signum))
         self.received = name
+        self._first_at = now
         print(f"{name} received: stopping after this step (a checkpoint is written first; send it again to exit at once)",
               file=sys.stderr, flush=True)
 
