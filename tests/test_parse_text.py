@@ -415,6 +415,8 @@ def test_ruby_method_names_and_c_style_call_seq_and_eg():
     # without the leading colon; "eg." and "ie." are abbreviations
     assert summarize("Used internally by the what_type? method. More.") == "Used internally by the what_type? method."
     assert summarize("Is it valid? Returns true.") == "Is it valid?"
+    assert summarize('Tests the "empty?" method. More.') == 'Tests the "empty?" method.'
+    assert summarize('Is it "valid?" Returns true.') == 'Is it "valid?"'
     assert summarize("call-seq:\n  ObjectSpace.dump(obj) # => \"{...}\"\n\nDumps obj as JSON.") == "Dumps obj as JSON."
     assert summarize("call-seq: dump(obj)\n  dump(obj, io)\n\nDumps it.") == "Dumps it."
     assert summarize("Converts to a byte string (eg. a padded one). More.") == "Converts to a byte string (eg. a padded one)."

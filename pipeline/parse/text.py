@@ -351,7 +351,7 @@ def first_sentence(text: str) -> str:
         elif paragraph[match.start() - 1:match.start()].isalnum() or paragraph[match.start() - 1:match.start()] == "_":
             # `empty?` / `save!` glued to a word and followed by a lower-case word is a method name
             # ("Used by the what_type? method."), not the end of a question
-            rest = paragraph[end:end + 2].lstrip()
+            rest = paragraph[end:end + 8].lstrip("\"')] \t\n")  # past a closing quote: `the "empty?" method`
             if rest[:1].islower():
                 continue
         # Include closing quotes/brackets right after the terminator.
