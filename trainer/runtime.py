@@ -94,9 +94,7 @@ class Runtime:
 
         if self.world_size == 1 or not dist.is_initialized():
             return [float(v) for v in values]
-        t = torch.tensor(values, dtype=torch.float64, device=self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-        return [float(v) for v in t.tolist()]
+        return all_reduce_sum(values, self.device)
 
     def all_gather_object(self, obj: Any) -> list[Any]:
         """Every rank's `obj`, in rank order (a list of one on a single rank)."""
@@ -486,18 +484,24 @@ def _write_latest(root: Path, name: str) -> None:
     _fsync_dir(root)
 
 
+def all_reduce_sum(values: list[float], device=None) -> list[float]:
+    """Sum a few float64 scalars over the initialised process group, on `device` (default: the
+    current CUDA device under NCCL, else the CPU)."""
+    import torch
+    import torch.distributed as dist
+
+    if device is None:
+        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return [float(v) for v in t.tolist()]
+
+
 def _any_rank_failed(failed: bool, world: int) -> bool:
     """True on every rank when any rank failed (a collective when there are several ranks)."""
     if world == 1:
         return failed
-    import torch
-    import torch.distributed as dist
-
-    backend = dist.get_backend()
-    device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
-    t = torch.tensor([1.0 if failed else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return bool(t.item() > 0)
+    return all_reduce_sum([1.0 if failed else 0.0])[0] > 0
 
 
 def _failed_save(tmp: Path, rank: int, previous: Path | None, error: Exception | None) -> None:

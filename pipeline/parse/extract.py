@@ -41,7 +41,7 @@ import re
 import warnings
 from itertools import accumulate, compress, count, repeat
 from operator import attrgetter, methodcaller, neg
-from typing import Any
+from typing import Any, NamedTuple
 
 import tree_sitter
 
@@ -339,8 +339,7 @@ class Extractor:
 
         returns = token_caps.get("return", [])
         # sorted on first use: only documented functions need them
-        return_spans = _NodeSpans(returns)
-        return_spans.comments = _NodeSpans(token_caps.get("exclude", ()), types=self.doc.comment_types)
+        spans = _BodySpans(_NodeSpans(returns), _NodeSpans(token_caps.get("exclude", ()), types=self.doc.comment_types))
 
         functions: list[Function] = []
         skipped = 0
@@ -349,7 +348,7 @@ class Extractor:
             if any_error and cand["function"].has_error:
                 skipped += 1
                 continue
-            fn = self._build_function(content, data, offsets, cand, qualname, return_spans)
+            fn = self._build_function(content, data, offsets, cand, qualname, spans)
             if fn is not None:
                 functions.append(fn)
         functions.sort(key=lambda f: (f.start_line, f.end_line, f.name))
@@ -590,7 +589,7 @@ class Extractor:
             return None, None
         return first, cleandoc(value)
 
-    def _build_function(self, content, data, offsets, cand, qualname, return_spans) -> Function | None:
+    def _build_function(self, content, data, offsets, cand, qualname, spans) -> Function | None:
         fnode = cand["function"]
         body = cand["body"]
         outer = self._outer_node(fnode)
@@ -613,12 +612,12 @@ class Extractor:
             end_row -= 1
 
         def make(content=content, offsets=offsets, outer=outer, last=last, body=body, doc_stmt=doc_stmt,
-                 row=code_start_node_row, return_spans=return_spans):
-            return self._texts(content, offsets, outer, last, body, doc_stmt, row, return_spans)
+                 row=code_start_node_row, spans=spans):
+            return self._texts(content, offsets, outer, last, body, doc_stmt, row, spans)
 
         return Function(qualname, start_row + 1, end_row + 1, docstring, make=make)
 
-    def _texts(self, content, offsets, outer, last, body, doc_stmt, code_start_row, return_spans):
+    def _texts(self, content, offsets, outer, last, body, doc_stmt, code_start_row, spans):
         """(code, code_hard, body_lines) of one function."""
         # code: from the first line of the function (attributes included) to its end
         code_start, pad = self._code_start(content, offsets, outer,
@@ -660,8 +659,7 @@ class Extractor:
             doc_removals.append((offsets.start(doc_stmt) - base, offsets.end(doc_stmt) - base))
         lo, hi = body.start_byte, body.end_byte
         ret_removals = []
-        comment_spans = return_spans.comments
-        return_spans = return_spans.get()
+        return_spans = spans.returns.get()
         i = _first_at_or_after(return_spans, lo)
         while i < len(return_spans) and return_spans[i][0] < hi:
             s, e, sp, ep, node = return_spans[i]
@@ -684,7 +682,7 @@ class Extractor:
             # (tested exactly only when no line starts like code: the test needs the file's comment spans)
             # comments alone are no hard positive (`// NaN is not equal to itself` over `return x != x`):
             # code_hard becomes "" and the pair an empty_hard_positive reject
-            comments = comment_spans.get() if comment_spans is not None else []
+            comments = spans.comments.get()
             comment_removals = []
             j = _first_at_or_after(comments, lo)
             while j < len(comments) and comments[j][0] < hi:
@@ -912,15 +910,14 @@ def _unparsed_regions(root) -> tuple[list, int]:
 class _NodeSpans:
     """Nodes as (start_byte, end_byte, start_point, end_point, node) sorted by position, built on
     the first `get()` (only documented functions need them); `types` keeps the nodes of those
-    types (None: all). The file's return spans also carry its comment spans (`comments`)."""
+    types (None: all)."""
 
-    __slots__ = ("_nodes", "_types", "_spans", "comments")
+    __slots__ = ("_nodes", "_types", "_spans")
 
     def __init__(self, nodes, types=None):
         self._nodes = nodes
         self._types = types
         self._spans = None
-        self.comments = None
 
     def get(self) -> list[tuple]:
         if self._spans is None:
@@ -931,6 +928,13 @@ class _NodeSpans:
             self._spans = [(n.start_byte, n.end_byte, n.start_point, n.end_point, n) for n in nodes]
             self._nodes = None
         return self._spans
+
+
+class _BodySpans(NamedTuple):
+    """A file's return statements and comments, for the bodies of its documented functions."""
+
+    returns: _NodeSpans
+    comments: _NodeSpans
 
 
 def _first_at_or_after(spans, lo) -> int:
