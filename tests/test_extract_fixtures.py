@@ -165,6 +165,7 @@ def test_python_code_and_code_hard_exact(results):
     assert fn.code_hard == (
         "x = a + b  # comment x\n"
         "def inner(y):\n"
+        "    pass\n"  # the nested function's only statement was its return: `pass` keeps it a body
         "self.attr = inner(x)\n"
         'print("a string with x", f"{x}")'
     )
@@ -337,6 +338,41 @@ def test_a_return_that_is_a_whole_statement_body_leaves_an_empty_one(lang, src, 
     body; its `;` stays. Ruby's `return x if c` goes as a whole (not leaving ` if c`)."""
     (fn,) = Extractor(lang).extract(src).functions
     assert fn.code_hard == hard
+
+
+def test_a_return_alone_in_a_python_block_leaves_pass():
+    """A Python block whose only statement is a return would be left with no body at all (`if a:`
+    followed by the next statement at the if's own level); `pass` stands in. The function's own
+    body is no such block: a body of only a return leaves code_hard empty (an empty_hard_positive)."""
+    src = ('def f(a, b):\n    """Doc."""\n    if a: return 1\n    elif b:\n        # why\n'
+           '        return 2  # note\n    else:\n        x = 3\n        return x\n'
+           '    for y in a:\n\n        return y\n    def g(): return 5\n    z = {"a": 1}\n    return z\n'
+           'def h():\n    """Doc."""\n    return 1\n')
+    fns = _documented("python", src)
+    assert fns["f"].code_hard == ("if a: pass\nelif b:\n    # why\n    pass  # note\nelse:\n    x = 3\n"
+                                  "for y in a:\n\n    pass\ndef g(): pass\nz = {\"a\": 1}")
+    assert fns["h"].code_hard == ""
+
+
+def test_a_bare_return_without_semicolon_leaves_an_empty_statement():
+    # JavaScript without semicolons: removing `return 1` outright made `b()` the if's body
+    src = "/** Doc. */\nfunction f(a) {\n  if (a) return 1\n  b()\n  if (c)\n    return\n  d()\n  return 2\n}\n"
+    (fn,) = Extractor("javascript").extract(src).functions
+    assert fn.code_hard == "if (a) ;\nb()\nif (c)\n  ;\nd()"
+
+
+@pytest.mark.parametrize("returns,error", [
+    ({"sole_statement_parent_types": ["block", "suite"]}, "sole_statement_parent_types names no node type of the grammar: suite"),
+    ({"sole_statement_parent_types": ["block"], "placeholder": " "}, "placeholder must be a non-empty string"),
+])
+def test_return_stand_in_settings_are_checked_against_the_grammar(monkeypatch, returns, error):
+    from pipeline.languages import registry
+
+    spec = registry.get("python")
+    settings = dict(spec.settings, returns=returns)
+    monkeypatch.setattr(registry, "get", lambda key: dataclasses.replace(spec, settings=settings))
+    with pytest.raises(ValueError, match=error):
+        Extractor("python")
 
 
 def test_a_bare_return_parent_the_grammar_lacks_is_a_spec_error(monkeypatch):

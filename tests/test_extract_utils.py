@@ -32,6 +32,15 @@ def test_remove_spans_drops_lines_left_blank():
     assert remove_spans("abc", []) == "abc"
 
 
+def test_remove_spans_stand_ins_replace_a_span_and_keep_its_line():
+    text = "if a:\n    return 1\nx = 2\nreturn x"
+    s1, s2 = text.index("return 1"), text.index("return x")
+    spans = [(s1, s1 + len("return 1")), (s2, len(text))]
+    assert remove_spans(text, spans, {s1: "pass"}) == "if a:\n    pass\nx = 2"
+    # a stand-in inside a span that starts earlier goes with that span
+    assert remove_spans(text, [(0, s1 + 3), (s1, s1 + len("return 1"))], {s1: "pass"}) == "x = 2\nreturn x"
+
+
 @pytest.mark.parametrize("text", [
     "    a\n      b\n\n    c\n",
     "\tif x:\n\t\ty\n",

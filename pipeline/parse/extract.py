@@ -246,12 +246,21 @@ class Extractor:
         self.wrapper_types = frozenset(fn_settings.get("wrapper_types", []))
         self.body_delimiters = tuple(fn_settings.get("body_delimiters", []))
         self.doc = DocStyle.from_settings(spec.settings.get("doc", {}))
-        # a return that is a whole control-statement body keeps its ";" in code_hard (see _texts)
-        self.bare_return_parents = frozenset(spec.settings.get("returns", {}).get("bare_parent_types", []))
-        unknown = sorted(t for t in self.bare_return_parents if self.language.id_for_node_kind(t, True) is None)
-        if unknown:
-            raise ValueError(f"spec {spec.key!r}: [returns] bare_parent_types names no node type of the grammar: "
-                             f"{', '.join(unknown)}")
+        # a return that is all a control statement or block holds gets a stand-in in code_hard
+        # (the placeholder) instead of leaving the statement without a body (see _texts)
+        ret_settings = spec.settings.get("returns", {})
+        self.bare_return_parents = frozenset(ret_settings.get("bare_parent_types", []))
+        self.sole_return_parents = frozenset(ret_settings.get("sole_statement_parent_types", []))
+        self.return_placeholder = ret_settings.get("placeholder", ";")
+        for key, types in (("bare_parent_types", self.bare_return_parents),
+                           ("sole_statement_parent_types", self.sole_return_parents)):
+            unknown = sorted(t for t in types if self.language.id_for_node_kind(t, True) is None)
+            if unknown:
+                raise ValueError(f"spec {spec.key!r}: [returns] {key} names no node type of the grammar: "
+                                 f"{', '.join(unknown)}")
+        if not isinstance(self.return_placeholder, str) or not self.return_placeholder.strip():
+            raise ValueError(f"spec {spec.key!r}: [returns] placeholder must be a non-empty string "
+                             "(an empty statement of the language, such as ; or pass)")
         token = spec.settings.get("identifiers", {}).get("token")
         self.reserved = frozenset(w.encode("utf-8") for w in spec.settings.get("identifiers", {}).get("reserved", []))
         # occurrences of defined names: a lexical scan of this token regex outside comments,
@@ -659,6 +668,7 @@ class Extractor:
             doc_removals.append((offsets.start(doc_stmt) - base, offsets.end(doc_stmt) - base))
         lo, hi = body.start_byte, body.end_byte
         ret_removals = []
+        stand_ins = {}
         return_spans = spans.returns.get()
         i = _first_at_or_after(return_spans, lo)
         while i < len(return_spans) and return_spans[i][0] < hi:
@@ -666,18 +676,19 @@ class Extractor:
             if e <= hi:
                 ret_end = offsets.char(e, ep)
                 ret_start = offsets.char(s, sp)
-                if (self.bare_return_parents and content[ret_end - 1] == ";"
-                        and self._is_bare_return(content, ret_start, node)):
-                    # the whole body of `if (c) return 1;`: removed outright, the header would take
-                    # the next statement as its body; its ";" stays as an empty statement
-                    ret_removals.append((ret_start - base, ret_end - 1 - base))
+                if self._stands_alone(content, ret_start, node, body):
+                    # all that `if (c) return 1;` or `if a:\n    return 1` has for a body: removed
+                    # outright, the header would take the next statement as its body (or have none);
+                    # the placeholder (`;`, `pass`) stands in. A trailing comment stays.
+                    ret_removals.append((ret_start - base, ret_end - base))
+                    stand_ins[ret_start - base] = self.return_placeholder
                 else:
                     ret_end = self._comment_after(content, offsets, outer, e, ret_end, ep[0]) or ret_end
                     ret_removals.append((ret_start - base, ret_end - base))
             i += 1
         body_lines = count_nonempty_lines(remove_spans(inner, doc_removals))
         removals = sorted(doc_removals + ret_removals)
-        code_hard = dedent_block(remove_spans(inner, removals))
+        code_hard = dedent_block(remove_spans(inner, removals, stand_ins))
         if code_hard and not _CODE_LINE_START.search(code_hard):
             # (tested exactly only when no line starts like code: the test needs the file's comment spans)
             # comments alone are no hard positive (`// NaN is not equal to itself` over `return x != x`):
@@ -691,19 +702,37 @@ class Extractor:
                 if e <= hi and start >= lead:
                     comment_removals.append((start - base, offsets.char(e, ep) - base))
                 j += 1
-            if comment_removals and not remove_spans(inner, sorted(removals + comment_removals)).strip():
+            if comment_removals and not remove_spans(inner, sorted(removals + comment_removals), stand_ins).strip():
                 code_hard = ""
         return code, code_hard, body_lines
 
-    def _is_bare_return(self, content: str, start: int, node) -> bool:
-        """The return at `start` is a whole control-statement body (its parent is one of the spec's
-        bare_parent_types). After `{`, `;` or `}` it is a statement of a block: no parent lookup
-        (Node.parent walks down from the root)."""
-        before = content[max(0, start - 256):start].rstrip()
-        if not before or before[-1] in "{;}":
-            return False
-        parent = node.parent
-        return parent is not None and parent.type in self.bare_return_parents
+    def _stands_alone(self, content: str, start: int, node, body) -> bool:
+        """The return at `start` is all its control statement or block holds, so removing it
+        would leave that statement without a body:
+        - bare: its parent is one of the spec's bare_parent_types (`if (c) return 1;`, braceless).
+          After `{`, `;` or `}` it is a statement of a block: no parent lookup (Node.parent walks
+          down from the root);
+        - sole: its parent is one of the spec's sole_statement_parent_types (Python's `block`)
+          other than the function's own body, and holds no other statement (comments aside).
+          Only after `:` and on the line after one (skipping blank lines), where a Python block
+          can start, is the parent looked up."""
+        if self.bare_return_parents:
+            before = content[max(0, start - 256):start].rstrip()
+            if not before or before[-1] in "{;}":
+                return False
+            parent = node.parent
+            return parent is not None and parent.type in self.bare_return_parents
+        if self.sole_return_parents:
+            if not _after_colon_line(content, start):
+                return False
+            parent = node.parent
+            if (parent is None or parent.type not in self.sole_return_parents
+                    or (parent.start_byte == body.start_byte and parent.end_byte == body.end_byte)):
+                return False
+            comment_types = self.doc.comment_types
+            return all(kid.start_byte == node.start_byte or kid.type in comment_types
+                       for kid in parent.named_children)
+        return False
 
     def _code_start(self, content, offsets, outer, code_start):
         """(start, pad) of `code`: its first character and the whitespace standing in for the text
@@ -882,6 +911,25 @@ class Extractor:
         ends = list(accumulate(map(len, parts)))
         return [{"start": s, "end": e, "kind": k}
                 for s, e, k in compress(zip(ends[0::2], ends[1::2], kinds_seq), kinds_seq)]
+
+
+def _after_colon_line(content: str, start: int, max_lines: int = 20) -> bool:
+    """Whether a `:` stands on the line of `start` before it, or on the nearest line above that
+    is neither blank nor a `#` comment: where a Python block (`if a: return 1`, `else:`) can
+    open. A cheap, loose test (a `:` in a dict literal passes too); the tree decides."""
+    pos = start
+    line_start = content.rfind("\n", 0, pos) + 1
+    line = content[line_start:pos]
+    for _ in range(max_lines):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return ":" in stripped
+        if line_start == 0:
+            return False
+        pos = line_start - 1
+        line_start = content.rfind("\n", 0, pos) + 1
+        line = content[line_start:pos]
+    return False
 
 
 def _unparsed_regions(root) -> tuple[list, int]:

@@ -162,10 +162,14 @@ class RangeSet:
         return sum(e - s for s, e in zip(self.starts, self.ends))
 
 
-def remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
+def remove_spans(text: str, spans: list[tuple[int, int]], stand_ins: dict[int, str] | None = None) -> str:
     """Delete the [start, end) spans from text. A span that is alone on its line(s) (only
     whitespace around it) takes the whole line(s) with it, so no blank line is left behind.
-    Spans must be sorted; overlapping or nested spans are merged."""
+    Spans must be sorted; overlapping or nested spans are merged.
+
+    `stand_ins` maps the start of a span to the text that replaces it instead (`pass` for a
+    return that is all its block holds): such a span never takes its line with it. A stand-in
+    whose span merged into one starting earlier is dropped with the rest of that span."""
     if not spans:
         return text
     out = []
@@ -175,6 +179,11 @@ def remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
             start = pos
             if end <= start:
                 continue
+        if stand_ins and start in stand_ins:
+            out.append(text[pos:start])
+            out.append(stand_ins[start])
+            pos = end
+            continue
         line_start = text.rfind("\n", 0, start) + 1
         line_end = text.find("\n", end)
         if line_end == -1:
