@@ -375,6 +375,17 @@ def test_return_stand_in_settings_are_checked_against_the_grammar(monkeypatch, r
         Extractor("python")
 
 
+@pytest.mark.parametrize("sigil", ["$$", "a", 5])
+def test_a_sigil_is_one_punctuation_character(monkeypatch, sigil):
+    from pipeline.languages import registry
+
+    spec = registry.get("php")
+    settings = dict(spec.settings, identifiers=dict(spec.settings["identifiers"], sigil=sigil))
+    monkeypatch.setattr(registry, "get", lambda key: dataclasses.replace(spec, settings=settings))
+    with pytest.raises(ValueError, match="sigil must be one punctuation character"):
+        Extractor("php")
+
+
 def test_a_bare_return_parent_the_grammar_lacks_is_a_spec_error(monkeypatch):
     from pipeline.languages import registry
 
@@ -387,10 +398,11 @@ def test_a_bare_return_parent_the_grammar_lacks_is_a_spec_error(monkeypatch):
 
 def test_reserved_words_are_never_marked_even_when_they_look_defined():
     # PHP's $class defines the name `class`, a C macro misparse defines `if`: without the spec's
-    # reserved list every keyword of that spelling was marked as a name to deobfuscate
-    php = "<?php\nclass A {\n  function f(string $class) {\n    $new = new Foo();\n    return $class;\n  }\n}\n"
-    marked = {php[d["start"]:d["end"]] for d in Extractor("php").extract(php).identifiers}
-    assert marked == {"A", "f"}
+    # reserved list every keyword of that spelling was marked as a name to deobfuscate. PHP's variables keep their sigil, so `$class` and `$list` are still marked
+    php = ("<?php\nclass A {\n  function f(string $class, $list) {\n    $new = new Foo();\n"
+           "    list($a) = $list;\n    return $class;\n  }\n}\n")
+    marked = [php[d["start"] - 1:d["end"]] for d in Extractor("php").extract(php).identifiers]
+    assert marked == [" A", " f", "$class", "$list", "$new", "$list", "$class"]
     c = "int if(int a) { return a; }\nint g(int b) { if (b) return b; return 0; }\n"
     marked = {c[d["start"]:d["end"]] for d in Extractor("c").extract(c).identifiers}
     assert marked == {"a", "g", "b"}

@@ -263,6 +263,11 @@ class Extractor:
                              "(an empty statement of the language, such as ; or pass)")
         token = spec.settings.get("identifiers", {}).get("token")
         self.reserved = frozenset(w.encode("utf-8") for w in spec.settings.get("identifiers", {}).get("reserved", []))
+        # PHP's `$`: a reserved word right after it is a variable (`$class`, `$list`), elsewhere a keyword
+        self.sigil = spec.settings.get("identifiers", {}).get("sigil", "")
+        if not isinstance(self.sigil, str) or len(self.sigil) > 1 or self.sigil.isalnum() or self.sigil == "_":
+            raise ValueError(f"spec {spec.key!r}: [identifiers] sigil must be one punctuation character, "
+                             f"got {self.sigil!r}")
         # occurrences of defined names: a lexical scan of this token regex outside comments,
         # strings and ERROR regions (fast), or, without it, the @reference captures (exact)
         self.token_re = re.compile(token) if token else None
@@ -827,8 +832,24 @@ class Extractor:
         kinds = self.defined_names(caps, data)
         if not kinds:
             return []
+        sigil_only = None
+        if self.sigil and self.reserved and not self.reserved.isdisjoint(kinds):
+            # a reserved word defined through the sigil (`$class`): marked only right after it
+            sigil_only = set(map(_DECODE, self.reserved.intersection(kinds)))
         if self.token_re is not None:
-            return self._scan_identifiers(caps, content, data, offsets, error_nodes, kinds)
+            out = self._scan_identifiers(caps, content, data, offsets, error_nodes, kinds)
+        else:
+            out = self._reference_identifiers(caps, content, data, offsets, error_ranges, kinds)
+        if sigil_only:
+            sigil = self.sigil
+            out = [d for d in out if content[d["start"] - 1:d["start"]] == sigil
+                   or content[d["start"]:d["end"]] not in sigil_only]
+        return out
+
+    def _reference_identifiers(self, caps, content: str, data: bytes, offsets: OffsetMap,
+                               error_ranges: RangeSet, kinds: dict[bytes, str]) -> list[dict]:
+        """Occurrences of the defined names among the @reference and @definition captures outside
+        comments, strings and ERROR regions (specs without a token regex)."""
         excluded = RangeSet([(n.start_byte, n.end_byte) for n in caps.get("exclude", ())]
                             + list(zip(error_ranges.starts, error_ranges.ends)))
         ex_starts, ex_ends = excluded.starts, excluded.ends
@@ -865,14 +886,15 @@ class Extractor:
 
     def defined_names(self, caps, data: bytes) -> dict[bytes, str]:
         """The file's defined names (UTF-8 bytes) -> kind of their strongest role; the spec's
-        reserved words are never names (a macro misparse defining `if`, PHP's `$class` defining
-        `class`: every keyword of that spelling would be marked)."""
+        reserved words are never names (a macro misparse defining `if`: every keyword of that
+        spelling would be marked), except in a spec with a sigil, where they stay and
+        `_identifiers` marks them only right after it (PHP's `$class`, not the `class` keyword)."""
         kinds: dict[bytes, str] = {}
         for kind in reversed(KINDS):  # weakest role first: class overrides function overrides variable
             nodes = caps.get("definition." + kind)
             if nodes:
                 kinds.update(dict.fromkeys(_node_bytes(data, nodes), kind))
-        if self.reserved and not self.reserved.isdisjoint(kinds):
+        if self.reserved and not self.sigil and not self.reserved.isdisjoint(kinds):
             for word in self.reserved.intersection(kinds):
                 del kinds[word]
         return kinds
