@@ -386,6 +386,22 @@ def test_a_sigil_is_one_punctuation_character(monkeypatch, sigil):
         Extractor("php")
 
 
+def test_rdoc_doc_marker_keeps_a_ruby_doc_across_a_blank_line():
+    """RubyGems and RDoc write `##` over the doc and a blank line before the method; that doc
+    documents it (2,106 methods of the sample's Ruby lost theirs). A plain comment block followed
+    by a blank line stays detached, and so does a `##` block with code between it and the method."""
+    src = ("class A\n  ##\n  # Returns the full name.\n  #\n  # More.\n\n  def full_name\n    x = 1\n  end\n\n"
+           "  # A section note.\n\n  def other\n    1\n  end\n\n  ##\n  # Stale.\n  X = 1\n\n  def third\n    2\n  end\n"
+           "  # the method below:\n  ##\n  # Not opened by the marker.\n\n  def fourth\n    3\n  end\nend\n")
+    fns = {f.name: f for f in Extractor("ruby").extract(src).functions}
+    assert fns["A.full_name"].docstring == "Returns the full name.\n\nMore."
+    assert fns["A.full_name"].start_line == 2
+    assert fns["A.full_name"].code == "def full_name\n  x = 1\nend"
+    assert fns["A.other"].docstring is None
+    assert fns["A.third"].docstring is None
+    assert fns["A.fourth"].docstring is None
+
+
 def test_a_bare_return_parent_the_grammar_lacks_is_a_spec_error(monkeypatch):
     from pipeline.languages import registry
 

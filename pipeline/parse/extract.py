@@ -189,6 +189,7 @@ class DocStyle:
     line_prefixes: tuple          # line doc comment prefixes, longest first, e.g. ("///",)
     reject_prefixes: tuple        # comments starting with these are never docs (e.g. "//!", "#!")
     blank_line_breaks: bool       # a blank line between the doc and the function detaches it
+    blank_line_openers: tuple     # ...unless the doc's first line is one of these (RDoc's "##")
     skip_types: frozenset         # siblings between doc and function that belong to the function
     skip_non_doc_comments: bool   # plain comments between the doc and the function are skipped
     statement_types: frozenset    # body_string: the wrapping statement of the docstring
@@ -210,6 +211,7 @@ class DocStyle:
             line_prefixes=tuple(sorted(d.get("line_prefixes", []), key=len, reverse=True)),
             reject_prefixes=tuple(d.get("reject_prefixes", [])),
             blank_line_breaks=bool(d.get("blank_line_breaks", True)),
+            blank_line_openers=tuple(d.get("blank_line_openers", [])),
             skip_types=frozenset(d.get("skip_types", [])),
             skip_non_doc_comments=bool(d.get("skip_non_doc_comments", False)),
             statement_types=frozenset(d.get("statement_types", [])),
@@ -525,7 +527,9 @@ class Extractor:
             if prev.end_point[1] == 0 and end_row > prev.start_point[0]:
                 end_row -= 1  # line comments that include their newline
             gap = expect_row - end_row
-            if gap < 0 or (gap > 1 and doc.blank_line_breaks):
+            if gap < 0:
+                break
+            if gap > 1 and doc.blank_line_breaks and (comments or not self._opened_across_blank_lines(prev)):
                 break
             before = prev.prev_sibling
             if before is not None and before.end_point[0] == prev.start_point[0] and before.type not in doc.comment_types:
@@ -546,6 +550,25 @@ class Extractor:
             if not doc.skip_non_doc_comments:
                 break
         return None, None, first_row
+
+    def _opened_across_blank_lines(self, last) -> bool:
+        """Whether the run of whole-line comments ending with `last` starts with a line that is
+        exactly one of the spec's blank_line_openers: RDoc's explicit `##` doc marker, after which
+        a blank line before the method is the house style (RubyGems, RDoc itself) and does not
+        detach the documentation."""
+        openers = self.doc.blank_line_openers
+        if not openers:
+            return False
+        comment_types = self.doc.comment_types
+        cur = last
+        while True:
+            prev = cur.prev_sibling
+            if (prev is None or prev.type not in comment_types
+                    or prev.end_point[0] + (prev.end_point[1] > 0) != cur.start_point[0]
+                    or (prev.prev_sibling is not None and prev.prev_sibling.end_point[0] == prev.start_point[0])):
+                break
+            cur = prev
+        return self._text(cur).rstrip() in openers
 
     def _doc_at(self, comments, k, text):
         """(first_node, text) when comments[k] starts a doc comment (block, or a run of line
