@@ -332,6 +332,7 @@ def test_text_before_a_function_on_its_first_line():
      "if ($a) ;\nelseif ($b) ;\nb();"),
     ("typescript", "/** Doc. */\nfunction f(a: number) {\n  if (a) return 1;\n  b();\n  return 2;\n}\n", "if (a) ;\nb();"),
     ("ruby", "# Doc.\ndef f(x)\n  return 1 if x\n  y = 2\n  return y unless x # why\n  z = 3\nend\n", "y = 2\nz = 3"),
+    ("ruby", "# Doc.\ndef f(x)\n  return 1 if x unless y\n  y = 2\n  return y while x until z # why\nend\n", "y = 2"),
 ])
 def test_a_return_that_is_a_whole_statement_body_leaves_an_empty_one(lang, src, hard):
     """Removing `return 1;` from `if (a) return 1;` would hand the if the next statement as its
