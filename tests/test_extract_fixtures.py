@@ -331,6 +331,8 @@ def test_text_before_a_function_on_its_first_line():
     ("php", "<?php\n/** Doc. */\nfunction f($a) {\n  if ($a) return 1;\n  elseif ($b) return 2;\n  b();\n}\n",
      "if ($a) ;\nelseif ($b) ;\nb();"),
     ("typescript", "/** Doc. */\nfunction f(a: number) {\n  if (a) return 1;\n  b();\n  return 2;\n}\n", "if (a) ;\nb();"),
+    ("java", "class A {\n  /** Doc. */\n  int f(int a) {\n    if (a > 0) // done;\n      return 1;\n    b();\n  }\n}\n",
+     "if (a > 0) // done;\n  ;\nb();"),
     ("ruby", "# Doc.\ndef f(x)\n  return 1 if x\n  y = 2\n  return y unless x # why\n  z = 3\nend\n", "y = 2\nz = 3"),
     ("ruby", "# Doc.\ndef f(x)\n  return 1 if x unless y\n  y = 2\n  return y while x until z # why\nend\n", "y = 2"),
 ])

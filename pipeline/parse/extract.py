@@ -224,6 +224,8 @@ _LONE_CR = re.compile(r"\r(?!\n)")
 # a line of code_hard that starts like code rather than like a comment (#, //, /*, *, --): a text
 # with one is not comments alone (a block comment's bare continuation line is missed, so such a
 # rare code_hard stays as it was)
+# a line comment may hide the text that ends a line (`if (a) // done;`)
+_COMMENT_MARK = re.compile(r"//|#|/\*")
 _CODE_LINE_START = re.compile(r"^[ \t]*(?:\w|[$@({\[])", re.MULTILINE)
 # the decoration of block comment lines (*, ** in Lua), at the start of every line
 _STAR_LINES = re.compile(r"^[ \t]*\*+(?!/) ?", re.MULTILINE)
@@ -738,16 +740,18 @@ class Extractor:
         """The return at `start` is all its control statement or block holds, so removing it
         would leave that statement without a body:
         - bare: its parent is one of the spec's bare_parent_types (`if (c) return 1;`, braceless).
-          After `{`, `;` or `}` it is a statement of a block: no parent lookup (Node.parent walks
-          down from the root);
+          After `{`, `;` or `}` (outside a comment) it is a statement of a block: no parent
+          lookup (Node.parent walks down from the root);
         - sole: its parent is one of the spec's sole_statement_parent_types (Python's `block`)
           other than the function's own body, and holds no other statement (comments aside).
           Only after `:` and on the line after one (skipping blank lines), where a Python block
           can start, is the parent looked up."""
         if self.bare_return_parents:
             before = content[max(0, start - 256):start].rstrip()
-            if not before or before[-1] in "{;}":
+            if not before:
                 return False
+            if before[-1] in "{;}" and not _COMMENT_MARK.search(before, before.rfind("\n") + 1):
+                return False  # (`if (a) // done;` ends in ";" inside a comment: looked up)
             parent = node.parent
             return parent is not None and parent.type in self.bare_return_parents
         if self.sole_return_parents:
